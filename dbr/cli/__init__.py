@@ -1,0 +1,16 @@
+"""`dbr`: the project's command line. Each capability keeps its commands in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Database reactivation platform: local stack, tests and operations.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Importing a module registers its commands on `app`.
+from dbr.cli import stack_cmds, test_cmd  # noqa: E402
+
+__all__ = ["app", "stack_cmds", "test_cmd"]

@@ -1,0 +1,114 @@
+"""`dbr test`: sets up what the tests need and runs every quality gate and test suite."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import time
+
+import typer
+from rich.console import Console
+
+from dbr import stack, testdb
+from dbr.cli import app
+from dbr.cli.stack_cmds import prepare_tools, start_database
+from dbr.settings import ROOT, get_settings
+
+console = Console(stderr=True)
+PGTAP_SETUP = ROOT / "supabase" / "tests" / "setup" / "helpers.sql"
+
+
+def _gate(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, bool, float]:
+    console.rule(f"[bold]{name}")
+    t0 = time.monotonic()
+    res = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+    return name, res.returncode == 0, time.monotonic() - t0
+
+
+@app.command()
+def test(
+    pytest_args: list[str] = typer.Argument(None, help="Extra arguments passed to pytest."),
+    only: str = typer.Option(
+        "", help="Comma-separated gates to run (ruff,sqlfluff,dblint,pgtap,deno,pytest)."
+    ),
+) -> None:
+    """Install what is missing, start the database and run every check and test."""
+    t0 = time.monotonic()
+    settings = get_settings()
+    prepare_tools()
+    start_database()
+    wanted = {g for g in only.split(",") if g}
+
+    def on(gate: str) -> bool:
+        return not wanted or gate in wanted
+
+    results: list[tuple[str, bool, float]] = []
+    py = sys.executable
+    if on("ruff"):
+        results.append(_gate("ruff", [py, "-m", "ruff", "check", "."]))
+    if on("sqlfluff"):
+        results.append(_gate("sqlfluff", [py, "-m", "sqlfluff", "lint", "supabase/migrations"]))
+
+    template = testdb.ensure_template(settings)
+    admin_url = stack.database_url(settings)
+    env = {"DBR_TEST_TEMPLATE": template}
+
+    if on("dblint"):
+        name, url = testdb.create_test_database(settings, "lint")
+        try:
+            results.append(
+                _gate(
+                    "supabase db lint",
+                    [
+                        str(stack.supabase_bin(settings)),
+                        "db",
+                        "lint",
+                        f"--remote={url}",
+                        "--schema",
+                        "public,private",
+                        "--level",
+                        "warning",
+                        "--fail-on",
+                        "error",
+                        "--workdir",
+                        str(ROOT),
+                        "--yes",
+                        "--agent",
+                        "no",
+                    ],
+                )
+            )
+        finally:
+            stack.drop_database(admin_url, name)
+
+    if on("pgtap"):
+        name, url = testdb.create_test_database(settings, "pgtap")
+        try:
+            stack.apply_sql_file(url, PGTAP_SETUP)
+            files = sorted(glob.glob(str(ROOT / "supabase" / "tests" / "*.sql")))
+            results.append(_gate("pgTAP", ["pg_prove", "--failures", "-d", url, *files]))
+        finally:
+            stack.drop_database(admin_url, name)
+
+    fn_files = glob.glob(str(ROOT / "supabase" / "functions" / "**" / "*.ts"), recursive=True)
+    if on("deno") and fn_files:
+        deno = str(stack.deno_bin(settings))
+        fn_dir = "supabase/functions"
+        results.append(_gate("deno check", [deno, "check", "--quiet", *fn_files]))
+        results.append(_gate("deno lint", [deno, "lint", "--quiet", fn_dir]))
+        if glob.glob(str(ROOT / fn_dir / "**" / "*_test.ts"), recursive=True):
+            results.append(_gate("deno test", [deno, "test", "--quiet", "-A", fn_dir]))
+
+    if on("pytest"):
+        results.append(_gate("pytest", [py, "-m", "pytest", *(pytest_args or [])], env))
+
+    console.rule("[bold]summary")
+    for name, ok, dt in results:
+        console.print(f"  {'[green]ok  [/]' if ok else '[red]FAIL[/]'} {name:<18} {dt:6.1f}s")
+    console.print(f"  total {time.monotonic() - t0:.1f}s")
+    failed = [n for n, ok, _ in results if not ok]
+    if failed:
+        console.print(f"[red]failed: {', '.join(failed)}[/]")
+        raise typer.Exit(1)
