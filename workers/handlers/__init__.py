@@ -1,0 +1,1 @@
+"""Job handlers, one module per domain. Importing this package registers them all."""
