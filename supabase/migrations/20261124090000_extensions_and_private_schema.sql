@@ -42,7 +42,7 @@ as $$
 begin
   -- No-op where pg_cron is not installed (test databases); idempotent by job name.
   if exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
-    execute 'select cron.schedule($1, $2, $3)' using job_name, schedule, command;
+    execute format('select cron.schedule(%L, %L, %L)', job_name, schedule, command);
   end if;
 end
 $$;
