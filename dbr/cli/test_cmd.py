@@ -83,12 +83,12 @@ def test(
         finally:
             stack.drop_database(admin_url, name)
 
-    if on("pgtap"):
+    pgtap_files = sorted(glob.glob(str(ROOT / "supabase" / "tests" / "*.sql")))
+    if on("pgtap") and pgtap_files:
         name, url = testdb.create_test_database(settings, "pgtap")
         try:
             stack.apply_sql_file(url, PGTAP_SETUP)
-            files = sorted(glob.glob(str(ROOT / "supabase" / "tests" / "*.sql")))
-            results.append(_gate("pgTAP", ["pg_prove", "--failures", "-d", url, *files]))
+            results.append(_gate("pgTAP", ["pg_prove", "--failures", "-d", url, *pgtap_files]))
         finally:
             stack.drop_database(admin_url, name)
 
