@@ -19,7 +19,9 @@ comment on schema private is
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
--- Functions are not executable by everyone unless granted explicitly.
+-- Functions are not executable by everyone unless granted explicitly. Beware: per-schema
+-- default privileges cannot take away PUBLIC's global execute default, so every new function
+-- still needs `revoke ... from public, anon` (supabase/tests/001_schema_guards.sql checks it).
 alter default privileges in schema private revoke execute on functions from public;
 alter default privileges in schema public revoke execute on functions from public;
 alter default privileges in schema public revoke execute on functions from anon;
@@ -48,3 +50,4 @@ end
 $$;
 comment on function private.schedule_cron(text, text, text) is
   'Schedules (or reschedules) a named pg_cron job when pg_cron exists in this database.';
+revoke all on function private.schedule_cron(text, text, text) from public, anon, authenticated;

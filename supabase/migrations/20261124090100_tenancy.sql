@@ -252,5 +252,9 @@ create policy "user managers update members of their client" on public.client_me
   with check (client_id = (select private.current_client_id()));
 
 revoke all on public.clients, public.client_members from anon;
-revoke insert, delete, truncate, references, trigger on public.clients from authenticated;
+revoke insert, update, delete, truncate, references, trigger on public.clients from authenticated;
+-- Telephony (twilio_phone_number, twilio_messaging_service_sid) is provisioned by the platform:
+-- an admin who could set them could send through, or receive the replies of, another client.
+grant update (name, email, phone, logo_url, primary_color, timezone, default_region, n8n_workflow_id, settings)
+  on public.clients to authenticated;
 revoke delete, truncate, references, trigger on public.client_members from authenticated;

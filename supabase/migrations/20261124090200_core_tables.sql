@@ -254,12 +254,18 @@ create policy "members read visible campaign settings" on public.campaigns
     client_id = (select private.current_client_id())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
   );
-create policy "admins and managers create campaign settings" on public.campaigns
+create policy "admins and managers create settings of visible datasets" on public.campaigns
   for insert to authenticated
-  with check (client_id = (select private.current_client_id()) and (select private.can_manage_datasets()));
-create policy "admins and managers update campaign settings" on public.campaigns
+  with check (
+    client_id = (select private.current_client_id()) and (select private.can_manage_datasets())
+    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+  );
+create policy "admins and managers update settings of visible datasets" on public.campaigns
   for update to authenticated
-  using (client_id = (select private.current_client_id()) and (select private.can_manage_datasets()))
+  using (
+    client_id = (select private.current_client_id()) and (select private.can_manage_datasets())
+    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+  )
   with check (client_id = (select private.current_client_id()));
 
 create policy "members read leads of visible datasets" on public.leads
