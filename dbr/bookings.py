@@ -1,0 +1,356 @@
+"""Booking a call for a lead through Cal.com, shared by the API (staff) and the AI worker.
+
+    booking = await book_for_lead(pool, calcom, lead_id=lead_id, start_time=slot.start)
+    slots = await slots_for_client(pool, calcom, client_id=client_id, day=date(2026, 12, 1))
+
+`book_for_lead` checks the lead (as `acting_user` when given, so RLS decides what a person
+may book; in service context for the AI), books the time at Cal.com with metadata
+{"lead_id": ...}, then records it through `private.record_booking` (lead call_booked,
+call_booked_time, cal_booking_id, status CALL_BOOKED, manual mode on, staff notified).
+Recording is idempotent on the Cal.com booking uid: the BOOKING_CREATED webhook for the same
+booking changes nothing. When Cal.com fails, `CalcomError` propagates and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from dbr.auth import Caller
+from dbr.db import as_caller, as_service
+from dbr.providers.calcom import Attendee, CalcomClient, CalcomError, Slot, zone
+
+log = logging.getLogger("dbr.bookings")
+
+DEFAULT_TIMEZONE = "Europe/London"
+# Cal.com requires an attendee email; SMS leads often have none. A reserved (.invalid) domain
+# makes sure Cal.com's emails to the attendee go nowhere.
+PLACEHOLDER_EMAIL_DOMAIN = "sms-lead.invalid"
+
+
+class BookingError(Exception):
+    """A booking request that cannot be served (not a Cal.com failure)."""
+
+    status = 400
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class LeadNotFound(BookingError):
+    """The lead does not exist or the acting user cannot see it."""
+
+    status = 404
+
+
+class BookingForbidden(BookingError):
+    """The acting user may see the lead but not change it (read_only)."""
+
+    status = 403
+
+
+class InvalidBookingTime(BookingError):
+    """The start time is naive or in the past."""
+
+    status = 400
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A recorded booking. `id` is Cal.com's booking uid (what the seed calls the booking id)."""
+
+    id: str
+    record_id: uuid.UUID
+    lead_id: uuid.UUID
+    start_time: datetime
+    end_time: datetime
+    booking_url: str | None
+    created: bool  # False when this booking was already recorded (a replay)
+
+    def to_seed(self) -> dict[str, Any]:
+        """The seed's `booking` object of calcom/create-booking."""
+        return {
+            "id": self.id,
+            "start_time": self.start_time.astimezone(UTC).isoformat(),
+            "end_time": self.end_time.astimezone(UTC).isoformat(),
+            "booking_url": self.booking_url,
+            "lead_updated": True,
+        }
+
+
+@dataclass(frozen=True)
+class _Lead:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    name: str
+    email: str | None
+    phone_number: str
+    time_zone: str
+    cal_booking_id: str | None
+    call_booked: bool
+    call_booked_time: datetime | None
+    calcom: dict[str, Any]
+
+
+_LEAD_SQL = """
+select l.id, l.client_id, l.first_name, l.last_name, l.email, l.phone_number,
+       coalesce(l.timezone, c.timezone) as time_zone, l.cal_booking_id, l.call_booked,
+       l.call_booked_time, coalesce(c.settings -> 'calcom', '{}'::jsonb) as calcom,
+       private.can_write() as can_write
+from public.leads l join public.clients c on c.id = l.client_id
+where l.id = %s
+"""
+
+
+async def _load_lead(conn: AsyncConnection[Any], lead_id: uuid.UUID, *, check_write: bool) -> _Lead:
+    row = await (await conn.execute(_LEAD_SQL, (lead_id,))).fetchone()
+    if row is None:
+        raise LeadNotFound("Lead not found.", details={"lead_id": str(lead_id)})
+    if check_write and not row["can_write"]:
+        raise BookingForbidden("Your role cannot book calls for leads.")
+    name = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or row["phone_number"]
+    return _Lead(
+        id=row["id"],
+        client_id=row["client_id"],
+        name=name,
+        email=row["email"],
+        phone_number=row["phone_number"],
+        time_zone=row["time_zone"] or DEFAULT_TIMEZONE,
+        cal_booking_id=row["cal_booking_id"],
+        call_booked=row["call_booked"],
+        call_booked_time=row["call_booked_time"],
+        calcom=row["calcom"] or {},
+    )
+
+
+def event_type_for(calcom_settings: dict[str, Any], client: CalcomClient) -> int:
+    """The event type this client books leads into; CalcomError(not_configured) if none."""
+    value = calcom_settings.get("event_type_id") or client.default_event_type_id
+    if not value:
+        raise CalcomError(
+            "Cal.com is not set up for this account: set settings.calcom.event_type_id.",
+            code="not_configured",
+        )
+    return int(value)
+
+
+async def _client_calcom_settings(pool: AsyncConnectionPool, client_id: uuid.UUID) -> dict:
+    async with as_service(pool) as conn:
+        row = await (
+            await conn.execute("select private.calcom_settings(%s) as s", (client_id,))
+        ).fetchone()
+    return (row or {}).get("s") or {}
+
+
+async def slots_for_client(
+    pool: AsyncConnectionPool,
+    client: CalcomClient,
+    *,
+    client_id: uuid.UUID,
+    day: date,
+    time_zone: str = DEFAULT_TIMEZONE,
+) -> list[Slot]:
+    """Open slots on a local day for the client's event type (caller checked membership)."""
+    settings = await _client_calcom_settings(pool, client_id)
+    return await client.slots_for_day(
+        event_type_id=event_type_for(settings, client), day=day, time_zone=time_zone
+    )
+
+
+async def upcoming_slots(
+    pool: AsyncConnectionPool,
+    client: CalcomClient,
+    *,
+    client_id: uuid.UUID,
+    time_zone: str = DEFAULT_TIMEZONE,
+    days: int = 3,
+    limit: int = 6,
+    now: datetime | None = None,
+) -> list[Slot]:
+    """The next open slots over the coming `days` (for the AI agent to offer), at most `limit`."""
+    zone(time_zone)
+    settings = await _client_calcom_settings(pool, client_id)
+    start = (now or datetime.now(UTC)) + timedelta(minutes=30)
+    slots = await client.get_slots(
+        event_type_id=event_type_for(settings, client),
+        start=start,
+        end=start + timedelta(days=days),
+        time_zone=time_zone,
+    )
+    return slots[:limit]
+
+
+async def book_for_lead(
+    pool: AsyncConnectionPool,
+    client: CalcomClient,
+    *,
+    lead_id: uuid.UUID | str,
+    start_time: datetime,
+    notes: str | None = None,
+    acting_user: Caller | None = None,
+) -> Booking:
+    """Books a call for a lead at `start_time` (aware) and records it on the lead.
+
+    Raises LeadNotFound (404: absent or not visible to `acting_user`), BookingForbidden (403:
+    read_only), InvalidBookingTime (400), or CalcomError (Cal.com refused or failed: nothing
+    was recorded; `.retryable` says whether trying later may help).
+    """
+    lead_id = uuid.UUID(str(lead_id))
+    if start_time.tzinfo is None:
+        raise InvalidBookingTime("start_time needs a timezone (ISO 8601 with offset or Z).")
+    if start_time <= datetime.now(UTC):
+        raise InvalidBookingTime("start_time is in the past.")
+
+    if acting_user is not None:
+        async with as_caller(pool, acting_user) as conn:
+            lead = await _load_lead(conn, lead_id, check_write=True)
+    else:
+        async with as_service(pool) as conn:
+            lead = await _load_lead(conn, lead_id, check_write=False)
+
+    existing = await _same_booking(pool, lead, start_time)
+    if existing is not None:
+        return existing  # a retried request for the call already booked: do not book twice
+
+    event_type_id = event_type_for(lead.calcom, client)
+    attendee = Attendee(
+        name=lead.name,
+        email=lead.email or f"lead-{lead.id.hex}@{PLACEHOLDER_EMAIL_DOMAIN}",
+        time_zone=lead.time_zone,
+        phone_number=lead.phone_number,
+    )
+    # The network call happens outside any database transaction.
+    cal = await client.create_booking(
+        event_type_id=event_type_id,
+        start=start_time,
+        attendee=attendee,
+        metadata={"lead_id": str(lead.id)},
+        notes=notes,
+    )
+    page = lead.calcom.get("booking_page_url")
+    booking_url = f"{page.rstrip('/')}/{cal.uid}" if page else client.booking_url(cal.uid)
+    details = {
+        "cal_booking_id": cal.id,
+        "event_type_id": cal.event_type_id or event_type_id,
+        "title": cal.title,
+        "attendees": cal.attendees,
+        "location": cal.location,
+    }
+    async with as_service(pool) as conn:
+        row = await (
+            await conn.execute(
+                """select private.record_booking(
+                       p_lead_id => %s, p_booking_uid => %s, p_start_time => %s,
+                       p_end_time => %s, p_source => %s, p_booked_by => %s,
+                       p_booking_url => %s, p_notes => %s, p_details => %s::jsonb) as r""",
+                (
+                    lead.id,
+                    cal.uid,
+                    cal.start,
+                    cal.end,
+                    "api" if acting_user is not None else "ai",
+                    acting_user.user_id if acting_user is not None else None,
+                    booking_url,
+                    notes,
+                    json.dumps(details, default=str),
+                ),
+            )
+        ).fetchone()
+    result = row["r"]
+    log.info("booked %s for lead %s (created=%s)", cal.uid, lead.id, result["created"])
+    return Booking(
+        id=cal.uid,
+        record_id=uuid.UUID(result["booking_id"]),
+        lead_id=lead.id,
+        start_time=cal.start,
+        end_time=cal.end,
+        booking_url=result.get("booking_url") or booking_url,
+        created=bool(result["created"]),
+    )
+
+
+def booking_fallback_message(error: CalcomError) -> str:
+    """A polite SMS for the lead when booking failed (never claims a booking was made)."""
+    if error.slot_unavailable:
+        return (
+            "Sorry, that time has just been taken. A member of our team will be in touch "
+            "shortly to find another time that suits you."
+        )
+    return (
+        "Sorry, I couldn't confirm that time just now. A member of our team will be in "
+        "touch shortly to get your call booked in."
+    )
+
+
+async def report_booking_failure(
+    pool: AsyncConnectionPool,
+    *,
+    lead_id: uuid.UUID | str,
+    error: CalcomError,
+    start_time: datetime | None = None,
+) -> int:
+    """Tells the lead's staff that a booking attempt failed (immediate in-app notification);
+    returns the notifications created. For the AI agent after a CalcomError."""
+    async with as_service(pool) as conn:
+        row = await (
+            await conn.execute(
+                """select private.notify_staff(
+                       l.client_id, 'Booking failed',
+                       private.lead_display_name(l) || ' wanted a call'
+                         || coalesce(
+                              ' at ' || private.booking_when(l.client_id, %s::timestamptz), '')
+                         || ' but Cal.com refused or failed (' || %s
+                         || '). Please book it by hand.',
+                       'immediate',
+                       '/leads/' || l.id,
+                       jsonb_build_object('event', 'booking_failed', 'lead_id', l.id,
+                                          'start_time', %s::timestamptz,
+                                          'calcom_status', %s::integer, 'calcom_code', %s::text),
+                       l.dataset_id) as n
+                   from public.leads l where l.id = %s""",
+                (
+                    start_time,
+                    error.message[:200],
+                    start_time,
+                    error.status,
+                    error.code,
+                    uuid.UUID(str(lead_id)),
+                ),
+            )
+        ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def _same_booking(
+    pool: AsyncConnectionPool, lead: _Lead, start_time: datetime
+) -> Booking | None:
+    if not (lead.call_booked and lead.cal_booking_id and lead.call_booked_time == start_time):
+        return None
+    async with as_service(pool) as conn:
+        row = await (
+            await conn.execute(
+                """select id, cal_booking_uid, start_time, end_time, booking_url
+                   from public.bookings where cal_booking_uid = %s and status = 'accepted'""",
+                (lead.cal_booking_id,),
+            )
+        ).fetchone()
+    if row is None:
+        return None
+    return Booking(
+        id=row["cal_booking_uid"],
+        record_id=row["id"],
+        lead_id=lead.id,
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        booking_url=row["booking_url"],
+        created=False,
+    )

@@ -1,0 +1,289 @@
+-- Recording bookings on the lead: one function for a made (or moved) booking and one for a
+-- cancelled one. Both are idempotent on the Cal.com booking uid, so the API, the AI worker and
+-- the webhook may all report the same booking and the lead changes once, staff notified once.
+
+create function private.notify_booking_staff(
+  p_lead public.leads, p_title text, p_message text, p_priority text, p_data jsonb
+) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows integer := 0;
+begin
+  -- notify_staff is owned by the notifications capability; bookings are recorded whether or
+  -- not it is installed yet.
+  if to_regprocedure('private.notify_staff(uuid, text, text, text, text, jsonb, uuid)') is not null then
+    v_rows := private.notify_staff(
+      p_lead.client_id, p_title, p_message, p_priority,
+      coalesce(
+        (select '/conversations/' || c.id from public.conversations c where c.lead_id = p_lead.id),
+        '/leads/' || p_lead.id
+      ),
+      p_data, p_lead.dataset_id
+    );
+  end if;
+  return coalesce(v_rows, 0);
+end
+$$;
+comment on function private.notify_booking_staff(public.leads, text, text, text, jsonb) is
+  'Tells the client''s staff about a booking change through private.notify_staff (when installed); returns rows created.';
+
+create function private.booking_when(p_client_id uuid, p_time timestamptz) returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select to_char(p_time at time zone c.timezone, 'Dy DD Mon YYYY, HH24:MI') || ' (' || c.timezone || ')'
+  from public.clients c where c.id = p_client_id
+$$;
+comment on function private.booking_when(uuid, timestamptz) is 'A booking time as staff read it, in the client''s time zone.';
+
+create function private.lead_display_name(p_lead public.leads) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(nullif(trim(concat_ws(' ', p_lead.first_name, p_lead.last_name)), ''), p_lead.phone_number)
+$$;
+
+create function private.record_booking(
+  p_lead_id uuid,
+  p_booking_uid text,
+  p_start_time timestamptz,
+  p_end_time timestamptz,
+  p_source text default 'api',
+  p_booked_by uuid default null,
+  p_booking_url text default null,
+  p_notes text default null,
+  p_details jsonb default '{}'::jsonb,
+  p_rescheduled_from_uid text default null
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_lead public.leads;
+  v_booking public.bookings;
+  v_old public.bookings;
+  v_prev_status public.lead_status;
+  v_rescheduled boolean := false;
+  v_notified integer;
+begin
+  if coalesce(trim(p_booking_uid), '') = '' then
+    raise exception 'a booking needs its Cal.com uid' using errcode = '22023';
+  end if;
+  if p_start_time is null or p_end_time is null or p_end_time < p_start_time then
+    raise exception 'a booking needs a start time and an end time after it' using errcode = '22023';
+  end if;
+  if p_source not in ('api', 'ai', 'webhook') then
+    raise exception 'unknown booking source %', p_source using errcode = '22023';
+  end if;
+
+  -- The lead row lock serialises the API, the worker and the webhook for this lead, so the
+  -- "already recorded?" check below sees whatever a concurrent caller committed.
+  select * into v_lead from public.leads l where l.id = p_lead_id for update;
+  if not found then
+    raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
+  end if;
+
+  select * into v_booking from public.bookings b where b.cal_booking_uid = p_booking_uid;
+  if found then
+    if v_booking.lead_id <> p_lead_id then
+      raise exception 'Cal.com booking % belongs to another lead', p_booking_uid using errcode = '23505';
+    end if;
+    if p_source <> 'webhook' and v_booking.source = 'webhook' then
+      -- The webhook overtook the API/AI call that made the booking: keep who made it and the link.
+      update public.bookings
+      set source = p_source, booked_by = coalesce(booked_by, p_booked_by),
+          booking_url = coalesce(booking_url, p_booking_url), notes = coalesce(notes, p_notes)
+      where id = v_booking.id
+      returning * into v_booking;
+    end if;
+    return jsonb_build_object(
+      'booking_id', v_booking.id, 'uid', v_booking.cal_booking_uid, 'created', false,
+      'status', v_booking.status, 'start_time', v_booking.start_time, 'end_time', v_booking.end_time,
+      'booking_url', v_booking.booking_url, 'lead_updated', false
+    );
+  end if;
+
+  if p_rescheduled_from_uid is not null then
+    select * into v_old from public.bookings b
+    where b.cal_booking_uid = p_rescheduled_from_uid and b.lead_id = p_lead_id
+    for update;
+    if found then
+      v_rescheduled := true;
+      v_prev_status := v_old.previous_lead_status;
+      update public.bookings
+      set status = 'rescheduled', rescheduled_to_uid = p_booking_uid
+      where id = v_old.id;
+    end if;
+  end if;
+  if not v_rescheduled then
+    v_prev_status := nullif(v_lead.contact_status, 'CALL_BOOKED');
+    if v_prev_status is null then
+      -- A further booking of an already booked lead: remember the status from before the first.
+      select b.previous_lead_status into v_prev_status
+      from public.bookings b where b.cal_booking_uid = v_lead.cal_booking_id;
+    end if;
+  end if;
+
+  insert into public.bookings (
+    client_id, dataset_id, lead_id, cal_booking_uid, cal_booking_id, event_type_id, start_time, end_time,
+    booking_url, notes, source, booked_by, previous_lead_status, rescheduled_from_uid, details
+  ) values (
+    v_lead.client_id, v_lead.dataset_id, v_lead.id, p_booking_uid,
+    (p_details ->> 'cal_booking_id')::bigint, (p_details ->> 'event_type_id')::bigint,
+    p_start_time, p_end_time, p_booking_url, p_notes, p_source, p_booked_by, v_prev_status,
+    p_rescheduled_from_uid, coalesce(p_details, '{}'::jsonb)
+  )
+  returning * into v_booking;
+
+  update public.leads
+  set call_booked = true,
+      call_booked_time = p_start_time,
+      cal_booking_id = p_booking_uid,
+      contact_status = case
+        when contact_status in ('CONVERTED', 'OPTED_OUT') then contact_status
+        else 'CALL_BOOKED'::public.lead_status
+      end,
+      manual_mode = true,
+      manual_mode_activated_at = case when manual_mode then coalesce(manual_mode_activated_at, now()) else now() end
+  where id = p_lead_id;
+
+  v_notified := private.notify_booking_staff(
+    v_lead,
+    case when v_rescheduled then 'Call rescheduled' else 'Call booked' end,
+    private.lead_display_name(v_lead)
+    || case when v_rescheduled then ' moved their call to ' else ' booked a call for ' end
+    || private.booking_when(v_lead.client_id, p_start_time)
+    || '. The conversation is now in manual mode.',
+    'immediate',
+    jsonb_build_object(
+      'event', case when v_rescheduled then 'booking_rescheduled' else 'booking_created' end,
+      'lead_id', v_lead.id, 'booking_uid', p_booking_uid, 'start_time', p_start_time,
+      'rescheduled_from_uid', p_rescheduled_from_uid, 'source', p_source
+    )
+  );
+
+  return jsonb_build_object(
+    'booking_id', v_booking.id, 'uid', v_booking.cal_booking_uid, 'created', true,
+    'status', v_booking.status, 'start_time', v_booking.start_time, 'end_time', v_booking.end_time,
+    'booking_url', v_booking.booking_url, 'lead_updated', true, 'rescheduled', v_rescheduled,
+    'notifications', v_notified
+  );
+end
+$$;
+comment on function private.record_booking(uuid, text, timestamptz, timestamptz, text, uuid, text, text, jsonb, text) is
+  'Records a Cal.com booking for a lead: call_booked, call_booked_time, cal_booking_id, status CALL_BOOKED, '
+  'manual mode on, staff notified. With p_rescheduled_from_uid it replaces that booking. Idempotent on the '
+  'booking uid: a repeat returns the stored booking with created=false and changes nothing. '
+  'p_details: {cal_booking_id, event_type_id, attendee, ...}.';
+
+create function private.record_booking_cancellation(
+  p_booking_uid text,
+  p_reason text default null,
+  p_cancelled_by text default null,
+  p_lead_id uuid default null,
+  p_start_time timestamptz default null,
+  p_end_time timestamptz default null,
+  p_details jsonb default '{}'::jsonb
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_booking public.bookings;
+  v_lead public.leads;
+  v_restored public.lead_status;
+  v_notified integer;
+begin
+  select * into v_booking from public.bookings b where b.cal_booking_uid = p_booking_uid;
+  if not found then
+    if p_lead_id is null or p_start_time is null then
+      return jsonb_build_object('status', 'ignored', 'reason', 'unknown_booking', 'uid', p_booking_uid);
+    end if;
+    -- A cancellation that overtook its creation: keep a tombstone so the late "created"
+    -- delivery is recognised as already handled and does not book the lead.
+    select * into v_lead from public.leads l where l.id = p_lead_id for update;
+    if not found then
+      return jsonb_build_object('status', 'ignored', 'reason', 'unknown_lead', 'uid', p_booking_uid);
+    end if;
+    insert into public.bookings (
+      client_id, dataset_id, lead_id, cal_booking_uid, status, start_time, end_time, source,
+      cancelled_at, cancellation_reason, details
+    ) values (
+      v_lead.client_id, v_lead.dataset_id, v_lead.id, p_booking_uid, 'cancelled', p_start_time,
+      coalesce(p_end_time, p_start_time), 'webhook', now(), p_reason, coalesce(p_details, '{}'::jsonb)
+    )
+    on conflict (cal_booking_uid) do nothing;
+    return jsonb_build_object('status', 'recorded', 'uid', p_booking_uid, 'lead_updated', false);
+  end if;
+
+  -- Lock order as in record_booking: lead first, then the booking.
+  select * into v_lead from public.leads l where l.id = v_booking.lead_id for update;
+  select * into v_booking from public.bookings b where b.id = v_booking.id for update;
+  if v_booking.status = 'cancelled' then
+    return jsonb_build_object('status', 'duplicate', 'uid', p_booking_uid, 'lead_updated', false);
+  end if;
+  if v_booking.status = 'rescheduled' then
+    -- The old half of a reschedule: the lead's call stands at its new time.
+    return jsonb_build_object('status', 'superseded', 'uid', p_booking_uid, 'lead_updated', false);
+  end if;
+
+  update public.bookings
+  set status = 'cancelled', cancelled_at = now(), cancellation_reason = p_reason,
+      details = details || jsonb_build_object('cancelled_by', p_cancelled_by)
+  where id = v_booking.id;
+
+  if v_lead.cal_booking_id is distinct from p_booking_uid then
+    -- Not the lead's current booking (an older one): the lead keeps its current call.
+    return jsonb_build_object('status', 'cancelled', 'uid', p_booking_uid, 'lead_updated', false);
+  end if;
+
+  v_restored := case
+    when v_lead.contact_status = 'CALL_BOOKED' then coalesce(v_booking.previous_lead_status, 'REPLIED')
+    else v_lead.contact_status
+  end;
+  update public.leads
+  set call_booked = false, call_booked_time = null, cal_booking_id = null, contact_status = v_restored
+  where id = v_lead.id;
+
+  v_notified := private.notify_booking_staff(
+    v_lead,
+    'Call cancelled',
+    private.lead_display_name(v_lead) || ' cancelled their call for '
+    || private.booking_when(v_lead.client_id, v_booking.start_time)
+    || coalesce(' (reason: ' || nullif(trim(p_reason), '') || ')', '')
+    || '. The conversation stays in manual mode: follow up by hand or turn the AI back on.',
+    'immediate',
+    jsonb_build_object(
+      'event', 'booking_cancelled', 'lead_id', v_lead.id, 'booking_uid', p_booking_uid,
+      'start_time', v_booking.start_time, 'reason', p_reason, 'cancelled_by', p_cancelled_by
+    )
+  );
+
+  return jsonb_build_object(
+    'status', 'cancelled', 'uid', p_booking_uid, 'lead_updated', true, 'lead_status', v_restored,
+    'notifications', v_notified
+  );
+end
+$$;
+comment on function private.record_booking_cancellation(text, text, text, uuid, timestamptz, timestamptz, jsonb) is
+  'Records that a Cal.com booking was cancelled. When it was the lead''s current call: call_booked off, '
+  'status back to what it was before the booking (REPLIED if unknown), staff notified. Idempotent. '
+  'An unknown uid with p_lead_id and p_start_time leaves a cancelled tombstone so a late "created" is ignored.';
+
+revoke all on function private.notify_booking_staff(public.leads, text, text, text, jsonb),
+  private.booking_when(uuid, timestamptz), private.lead_display_name(public.leads),
+  private.record_booking(uuid, text, timestamptz, timestamptz, text, uuid, text, text, jsonb, text),
+  private.record_booking_cancellation(text, text, text, uuid, timestamptz, timestamptz, jsonb)
+  from public, anon, authenticated;
+grant execute on function
+  private.record_booking(uuid, text, timestamptz, timestamptz, text, uuid, text, text, jsonb, text),
+  private.record_booking_cancellation(text, text, text, uuid, timestamptz, timestamptz, jsonb)
+  to service_role;
