@@ -1,0 +1,1 @@
+"""Benchmark: lead search latency at a million leads under RLS (see README.md)."""

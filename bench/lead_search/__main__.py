@@ -1,0 +1,3 @@
+from bench.lead_search.run import main
+
+main()
