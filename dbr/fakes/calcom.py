@@ -38,11 +38,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+from dbr.fakes.loopback import LoopbackServer
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
     SLOTS_API_VERSION,
@@ -148,7 +149,7 @@ def sign(body: bytes, secret: str | None) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class FakeCalcom:
+class FakeCalcom(LoopbackServer):
     """The stand-in server. Thread-safe; use as a context manager or start()/stop()."""
 
     def __init__(
@@ -163,8 +164,7 @@ class FakeCalcom:
         now: Callable[[], datetime] | None = None,
         minimum_notice_minutes: int = 60,
     ) -> None:
-        self.host = host
-        self.requested_port = port
+        super().__init__(host=host, port=port)
         self.api_key = api_key
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
@@ -174,44 +174,13 @@ class FakeCalcom:
         self._state = _State()
         self._lock = threading.RLock()
         self._delivered = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakeCalcom:
-        fake = self
+    thread_name = "fake-calcom"
 
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # quick shutdown in tests
-            name="fake-calcom",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeCalcom:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return self._server.server_address[1]
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     @property
     def origin(self) -> str:
