@@ -1,0 +1,135 @@
+"""`dbr workers` (the job worker pool in the foreground) and `dbr simulate reply` (play a lead:
+a correctly signed inbound SMS webhook posted to the local twilio-webhook function)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import typer
+from psycopg.rows import dict_row
+from rich.console import Console
+
+from dbr.cli import app
+from dbr.fakes.twilio import inbound_params, sign
+from dbr.phones import to_e164
+from dbr.providers import twilio as twilio_provider
+from dbr.settings import Settings, get_settings
+
+console = Console(stderr=True)
+simulate = typer.Typer(help="Play the outside world against the local stack.", no_args_is_help=True)
+app.add_typer(simulate, name="simulate")
+
+
+@app.command("workers")
+def workers_command(
+    concurrency: int = typer.Option(None, help="Job loops (default WORKER_CONCURRENCY)."),
+    batch: int = typer.Option(5, help="Jobs claimed per loop per round."),
+    kinds: str = typer.Option("", help="Comma-separated job kinds (default: every handler)."),
+    grace: float = typer.Option(20.0, help="Seconds running jobs get to finish on Ctrl-C."),
+) -> None:
+    """Run the job worker pool in the foreground (Ctrl-C stops it gracefully)."""
+    from workers.__main__ import parse_args, serve
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    args = parse_args(
+        ["--batch", str(batch), "--kinds", kinds, "--grace", str(grace)]
+        + (["--concurrency", str(concurrency)] if concurrency else [])
+    )
+    asyncio.run(serve(args))
+
+
+_LEAD_SQL = """
+select l.id, l.phone_number, l.first_name, l.last_name, c.name as client_name,
+       c.twilio_phone_number, c.twilio_messaging_service_sid
+from public.leads l join public.clients c on c.id = l.client_id
+"""
+
+
+def find_lead(conn: psycopg.Connection[Any], to: str, region: str = "GB") -> dict[str, Any]:
+    """The lead named by id or phone number (the most recently updated one for a number)."""
+    try:
+        lead_id = uuid.UUID(to)
+    except ValueError:
+        phone = to_e164(to, region)
+        if not phone:
+            raise typer.BadParameter(f"{to!r} is neither a lead id nor a phone number") from None
+        row = conn.execute(
+            _LEAD_SQL + " where l.phone_number = %s order by l.updated_at desc limit 1", (phone,)
+        ).fetchone()
+    else:
+        row = conn.execute(_LEAD_SQL + " where l.id = %s", (lead_id,)).fetchone()
+    if not row:
+        raise typer.BadParameter(f"no lead {to}")
+    if not (row["twilio_phone_number"] or row["twilio_messaging_service_sid"]):
+        raise typer.BadParameter(
+            f"{row['client_name']} has no Twilio number or messaging service to reply to"
+        )
+    return row
+
+
+def post_reply(
+    settings: Settings, lead: dict[str, Any], text: str, *, url: str | None = None
+) -> tuple[httpx.Response, dict[str, str]]:
+    """POST the inbound webhook Twilio would send, signed for the public webhook URL."""
+    sid, _token = twilio_provider.credentials(settings)
+    params = inbound_params(
+        account_sid=sid,
+        from_=lead["phone_number"],
+        # A messaging-service client may have no number of its own: the service SID finds it.
+        to=lead["twilio_phone_number"] or "+15005550006",
+        body=text,
+        messaging_service_sid=lead["twilio_messaging_service_sid"],
+    )
+    signature = sign(
+        twilio_provider.webhook_auth_token(settings), twilio_provider.webhook_url(settings), params
+    )
+    resp = httpx.post(
+        url or twilio_provider.local_functions_url(settings),
+        data=params,
+        headers={"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"},
+        timeout=15,
+    )
+    return resp, params
+
+
+@simulate.command("reply")
+def simulate_reply(
+    to: str = typer.Option(..., "--to", help="Lead id, or the lead's phone number."),
+    text: str = typer.Option(..., "--text", help="What the lead texts back."),
+    url: str = typer.Option(None, help="Webhook URL (default: the local twilio-webhook function)."),
+) -> None:
+    """Text back as a lead: Twilio's signed inbound webhook, posted to the local function."""
+    settings = get_settings()
+    with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
+        lead = find_lead(conn, to)
+        try:
+            resp, params = post_reply(settings, lead, text, url=url)
+        except httpx.HTTPError as exc:
+            console.print(f"[red]could not reach the webhook ({exc}); is `dbr up` running?[/]")
+            raise typer.Exit(1) from exc
+        name = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or "lead"
+        console.print(f"{name} {lead['phone_number']} -> {params['To']}: {text!r}")
+        if resp.status_code != 200:
+            console.print(f"[red]webhook answered {resp.status_code}: {resp.text[:300]}[/]")
+            raise typer.Exit(1)
+        time.sleep(0.2)
+        row = conn.execute(
+            "select m.conversation_id, j.kind, j.run_at from public.messages m"
+            " left join private.jobs j on j.idempotency_key = 'ai.reply:' || m.id"
+            " where m.twilio_sid = %s",
+            (params["MessageSid"],),
+        ).fetchone()
+    console.print(f"[green]stored[/] as {params['MessageSid']}")
+    if row and row["conversation_id"]:
+        console.print(f"  conversation {row['conversation_id']}")
+    if row and row["kind"]:
+        console.print(f"  ai.reply job queued for {row['run_at']:%H:%M:%S}")
