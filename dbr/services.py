@@ -6,8 +6,14 @@ outside services). A stand-in is only started when the real service has no crede
 
 from __future__ import annotations
 
+from dbr.providers import twilio as twilio_provider
+from dbr.providers.anthropic import STANDIN_PORT as ANTHROPIC_STANDIN_PORT
+from dbr.providers.calcom import STANDIN_PORT as CALCOM_STANDIN_PORT
 from dbr.settings import Settings
 from dbr.stack import Service, deno_bin, python_cmd
+
+# Only for the local Cal.com stand-in (never used when a real Cal.com key is configured).
+LOCAL_CALCOM_WEBHOOK_SECRET = "local-calcom-standin-webhook-secret"
 
 
 def services(settings: Settings) -> list[Service]:
@@ -27,10 +33,79 @@ def services(settings: Settings) -> list[Service]:
             settings.api_port,
         )
     )
-    _ = deno_bin  # webhook receivers are added by the outreach capability
+    if not settings.anthropic_api_key:
+        svcs.append(
+            Service(
+                "anthropic-standin",
+                python_cmd("-m", "dbr.fakes.anthropic", "--port", str(ANTHROPIC_STANDIN_PORT)),
+                ANTHROPIC_STANDIN_PORT,
+            )
+        )
+    if not settings.calcom_api_key:
+        svcs.append(
+            Service(
+                "calcom-standin",
+                python_cmd("-m", "dbr.fakes.calcom", "--port", str(CALCOM_STANDIN_PORT)),
+                CALCOM_STANDIN_PORT,
+            )
+        )
+    svcs.extend(_outreach_services(settings))
     return svcs
+
+
+def _outreach_services(settings: Settings) -> list[Service]:
+    """Twilio stand-in (no credentials only), edge functions on 54321, then the workers."""
+    out: list[Service] = []
+    if not twilio_provider.has_credentials(settings):
+        out.append(
+            Service(
+                "twilio-standin",
+                python_cmd(
+                    "-m",
+                    "dbr.fakes.twilio",
+                    "--port",
+                    str(twilio_provider.STANDIN_PORT),
+                    "--inbound-url",
+                    twilio_provider.local_functions_url(settings),
+                ),
+                twilio_provider.STANDIN_PORT,
+            )
+        )
+    out.append(
+        Service(
+            "functions",
+            [
+                str(deno_bin(settings)),
+                "run",
+                "-A",
+                "supabase/functions/_dev/serve.ts",
+                str(settings.functions_port),
+            ],
+            settings.functions_port,
+        )
+    )
+    out.append(Service("workers", python_cmd("-m", "workers")))
+    return out
 
 
 def service_env(settings: Settings) -> dict[str, str]:
     """Environment shared by every local process (points clients at local stand-ins)."""
-    return {}
+    env: dict[str, str] = {}
+    if not settings.calcom_api_key and not settings.calcom_webhook_secret:
+        # The Cal.com stand-in signs its webhooks and calcom-webhook checks them with this.
+        env["CALCOM_WEBHOOK_SECRET"] = LOCAL_CALCOM_WEBHOOK_SECRET
+    env.update(_outreach_env(settings))
+    return env
+
+
+def _outreach_env(settings: Settings) -> dict[str, str]:
+    """Edge functions reach the database and check Twilio signatures like on Supabase; without
+    Twilio credentials every Twilio client talks to the local stand-in."""
+    env = {
+        "SUPABASE_DB_URL": settings.database_url,
+        "PUBLIC_WEBHOOK_BASE_URL": settings.public_webhook_base_url,
+        "TWILIO_AUTH_TOKEN": twilio_provider.webhook_auth_token(settings),
+    }
+    if not twilio_provider.has_credentials(settings):
+        env["TWILIO_BASE_URL"] = twilio_provider.base_url(settings) or ""
+    return env

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     twilio_base_url: str | None = None
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-4-6"
     calcom_api_key: str | None = None
     calcom_base_url: str = "https://api.cal.com/v2"
     calcom_webhook_secret: str | None = None

@@ -1,0 +1,92 @@
+"""POST /api/messages/ai-generate: an AI draft for staff to preview (seed shape).
+
+The route asks the database (as the caller, so visibility and role are checked there) for the
+cached draft of the conversation's current state; if there is none it gets an `ai.draft` job
+id (shared by concurrent callers) and waits for a worker's result, up to a timeout (504).
+The draft is stored as a message with status `draft`, visible in the conversation; approve it
+with the `ai_send` RPC (messages/ai-send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import CallerDep, PoolDep
+from api.errors import ApiError
+from dbr.auth import Caller
+from dbr.db import as_caller
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+DRAFT_TIMEOUT_SECONDS = 30.0
+POLL_SECONDS = 0.15
+
+
+class GenerateBody(BaseModel):
+    lead_id: uuid.UUID
+    conversation_id: uuid.UUID
+    force_regenerate: bool = False
+
+
+def _shape(draft: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "generated_message": {
+            "content": draft.get("content") or "",
+            "confidence": float(draft.get("confidence") or 0.0),
+            "reasoning": draft.get("reasoning") or "",
+            "lessons_applied": list(draft.get("lessons_applied") or []),
+        },
+        "preview": True,
+        # Not in the seed's body, but needed to approve this draft with messages/ai-send.
+        "draft_message_id": draft.get("message_id"),
+    }
+
+
+async def _one(pool: Any, caller: Caller, query: str, *params: Any) -> Any:
+    # Each call is its own short transaction: the job must be committed before a worker can
+    # see it, and no transaction stays open while we wait.
+    async with as_caller(pool, caller) as conn:
+        row = await (await conn.execute(query, params)).fetchone()
+    return row["r"] if row else None
+
+
+@router.post("/ai-generate")
+async def ai_generate(body: GenerateBody, caller: CallerDep, pool: PoolDep) -> dict[str, Any]:
+    """Generate (or return the cached) AI reply draft for a conversation, without sending it."""
+    requested = await _one(
+        pool,
+        caller,
+        "select private.request_ai_draft(%s, %s, %s) as r",
+        body.lead_id,
+        body.conversation_id,
+        body.force_regenerate,
+    )
+    if requested["cached"]:
+        return _shape(requested["generated_message"])
+    job_id = requested["job_id"]
+    deadline = time.monotonic() + DRAFT_TIMEOUT_SECONDS
+    while True:
+        job = await _one(pool, caller, "select private.ai_draft_job(%s) as r", job_id)
+        if job is None:
+            raise ApiError(404, "The draft request was not found.", details={"job_id": job_id})
+        if job["status"] == "done" and job["result"]:
+            return _shape(job["result"])
+        if job["status"] in ("dead", "canceled"):
+            raise ApiError(
+                503,
+                "The AI could not write a draft right now; try again shortly.",
+                details={"job_id": job_id, "reason": job.get("last_error")},
+            )
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                504,
+                "The AI draft is taking longer than expected; try again in a moment.",
+                details={"job_id": job_id, "timeout_seconds": DRAFT_TIMEOUT_SECONDS},
+            )
+        await asyncio.sleep(POLL_SECONDS)

@@ -1,0 +1,47 @@
+"""Fixtures for the AI tests: the Anthropic stand-in (one per session, reset per test), a
+Cal.com stand-in per test, and settings pointing the providers at them. Load with
+`pytest_plugins = ("tests.ai_fixtures",)`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from dbr.fakes.anthropic import FakeAnthropic
+from dbr.fakes.calcom import FakeCalcom
+from dbr.settings import Settings
+from tests.ai_support import MODEL
+
+
+@pytest.fixture(scope="session")
+def claude_server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def claude(claude_server: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    """The Anthropic stand-in, with no requests, faults or cache entries from other tests."""
+    claude_server.reset()
+    yield claude_server
+    claude_server.reset()
+
+
+@pytest.fixture
+def cal() -> Iterator[FakeCalcom]:
+    with FakeCalcom() as fake:
+        yield fake
+
+
+@pytest.fixture
+def ai_settings(settings: Settings, claude: FakeAnthropic, cal: FakeCalcom) -> Settings:
+    return settings.model_copy(
+        update={
+            "anthropic_api_key": None,
+            "anthropic_base_url": claude.base_url,
+            "anthropic_model": MODEL,
+            "calcom_api_key": None,
+            "calcom_base_url": cal.base_url,
+        }
+    )
