@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, me
+from api.routes import ai, calcom, datasets_import, health, me
 from dbr.db import async_pool
 from dbr.settings import Settings, get_settings
 
-ROUTERS = [health.router, me.router]
+ROUTERS = [health.router, me.router, calcom.router, ai.router, datasets_import.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,0 +1,389 @@
+"""The lead importer shared by `POST /api/datasets/map-and-import` and `dbr import`.
+
+One transaction, run as the importing user (RLS decides what they may touch):
+1. stream the file record by record and normalise each row in Python (phonenumbers, dates,
+   names), collecting row errors with the line number a person sees in the file;
+2. COPY the good rows into a temporary staging table while reading (the server parses the
+   COPY stream on its own core while Python normalises the next rows);
+3. move them with ONE set-based `insert ... select distinct on (phone) ... on conflict
+   (dataset_id, phone_number) do nothing`: duplicates within the file and against leads
+   already in the dataset are skipped by the unique constraint, so concurrent imports into
+   one dataset never create a duplicate, and the statement-level stats triggers on leads
+   fire once for the whole batch;
+4. save campaign settings and the import record.
+
+Memory stays flat in file size: nothing is held per row (dedupe happens in SQL) and the
+normalisation caches are bounded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field
+
+from dbr.auth import Caller
+from dbr.datasets.dialect import Dialect, iter_records, open_text
+from dbr.datasets.errors import Forbidden, MappingError, NotFound
+from dbr.datasets.mapping import validate_mapping
+from dbr.datasets.preview import read_header
+from dbr.datasets.rows import STAGE_COLUMNS, IssueLog, RowBuilder
+from dbr.db import as_caller_sync
+from dbr.storage import CSV_UPLOADS, Storage
+
+PROGRESS_EVERY = 20_000
+T = TypeVar("T")
+
+Progress = Callable[[int, int], None]
+"""Called as progress(rows read, bytes read) every PROGRESS_EVERY rows and at the end."""
+
+
+class CampaignSettings(BaseModel):
+    """The seed's campaign settings; defaults as the seed (send M1 at once, M2 48 h later,
+    M3 96 h after M2, AI answers after 60 s). Ranges match the campaigns table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    m1_delay_hours: float = Field(0, ge=0, le=8760)
+    m2_delay_hours: float = Field(48, ge=0, le=8760)
+    m3_delay_hours: float = Field(96, ge=0, le=8760)
+    ai_response_delay_seconds: int = Field(60, ge=0, le=86400)
+
+
+@dataclass
+class ImportTarget:
+    dataset_id: uuid.UUID
+    mapping: Mapping[str, str | None]
+    campaign_settings: CampaignSettings | None = None
+    upload_id: uuid.UUID | None = None
+    source: str = "api"
+    filename: str | None = None
+
+
+@dataclass
+class ImportResult:
+    dataset_id: uuid.UUID
+    total_rows: int = 0
+    successful: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    errors: IssueLog = field(default_factory=IssueLog)
+    warnings: IssueLog = field(default_factory=IssueLog)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    import_id: uuid.UUID | None = None
+    seconds: float = 0.0
+    stage_seconds: float = 0.0  # read, normalise and COPY to the staging table
+    move_seconds: float = 0.0  # the one insert ... select into leads (triggers included)
+    fast_phones: int = 0
+    slow_phones: int = 0
+
+    def warning_list(self) -> list[dict[str, Any]]:
+        out = list(self.notices)
+        if self.errors.truncated:
+            out.append(
+                {
+                    "row": None,
+                    "reason": f"{self.errors.count} rows failed; the first "
+                    f"{len(self.errors.items)} are listed",
+                }
+            )
+        if self.warnings.truncated:
+            out.append(
+                {
+                    "row": None,
+                    "reason": f"{self.warnings.count} warnings; the first "
+                    f"{len(self.warnings.items)} are listed",
+                }
+            )
+        return out + self.warnings.items
+
+    def response(self) -> dict[str, Any]:
+        """The seed's response body, plus `warnings` (values dropped from imported leads)."""
+        return {
+            "success": True,
+            "imported": {
+                "total_rows": self.total_rows,
+                "successful": self.successful,
+                "failed": self.failed,
+                "duplicates": self.duplicates,
+            },
+            "dataset_id": str(self.dataset_id),
+            "errors": self.errors.items,
+            "warnings": self.warning_list(),
+        }
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    client_id: uuid.UUID
+    region: str
+    can_manage_datasets: bool
+
+
+CALLER_SQL = """
+select c.id, c.default_region, private.can_write() as can_write,
+       private.can_manage_datasets() as can_manage
+from public.clients c where c.id = private.current_client_id()
+"""
+
+
+def caller_context(conn: psycopg.Connection[Any], *, write: bool = True) -> CallerContext:
+    """Who is importing: refuses non-members (403) and, for writes, read-only members."""
+    return context_from_row(conn.execute(CALLER_SQL).fetchone(), write=write)
+
+
+def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
+    if row is None:
+        raise Forbidden("You are not an active member of any client.")
+    client_id, region, can_write, can_manage = _values(row)
+    if write and not can_write:
+        raise Forbidden("Your role is read-only: you cannot upload or import leads.")
+    return CallerContext(client_id, region or "GB", bool(can_manage))
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+DATASET_SQL = "select campaign_status from public.datasets where id = %s"
+
+
+def visible_dataset(conn: psycopg.Connection[Any], dataset_id: uuid.UUID) -> str:
+    """The dataset's campaign status; 404 when the caller cannot see it (or it is gone)."""
+    return dataset_from_row(conn.execute(DATASET_SQL, (dataset_id,)).fetchone(), dataset_id)
+
+
+def dataset_from_row(row: Any, dataset_id: uuid.UUID) -> str:
+    if row is None:
+        raise NotFound("Dataset not found.", details={"dataset_id": str(dataset_id)})
+    return str(_values(row)[0])
+
+
+_STAGE_DDL = """
+create temporary table lead_import_stage (
+  line integer not null,
+  phone_number text not null,
+  timezone text,
+  first_name text,
+  last_name text,
+  email text,
+  postcode text,
+  inquiry_date date,
+  notes text,
+  custom_fields jsonb
+) on commit drop
+"""
+_COPY = f"copy pg_temp.lead_import_stage ({', '.join(STAGE_COLUMNS)}) from stdin"
+
+# One statement: earliest row per phone within the file, in phone order (two imports into
+# one dataset then take unique-index locks in the same order and cannot deadlock), skipped
+# when the dataset already has the number.
+_MOVE = """
+with firsts as (
+  select distinct on (phone_number) *
+  from pg_temp.lead_import_stage
+  order by phone_number, line
+),
+inserted as (
+  insert into public.leads (
+    client_id, dataset_id, phone_number, timezone, first_name, last_name, email, postcode,
+    inquiry_date, notes, custom_fields
+  )
+  select %(client_id)s, %(dataset_id)s, f.phone_number, f.timezone, f.first_name, f.last_name,
+    f.email, f.postcode, f.inquiry_date, f.notes, coalesce(f.custom_fields, '{}'::jsonb)
+  from firsts f
+  order by f.phone_number
+  on conflict (dataset_id, phone_number) do nothing
+  returning 1
+)
+select count(*) from inserted
+"""
+
+_SAVE_SETTINGS = """
+insert into public.campaigns (
+  dataset_id, m1_delay_hours, m2_delay_hours, m3_delay_hours, ai_response_delay_seconds
+) values (%(dataset_id)s, %(m1)s, %(m2)s, %(m3)s, %(ai)s)
+on conflict (dataset_id) do update set
+  m1_delay_hours = excluded.m1_delay_hours,
+  m2_delay_hours = excluded.m2_delay_hours,
+  m3_delay_hours = excluded.m3_delay_hours,
+  ai_response_delay_seconds = excluded.ai_response_delay_seconds
+"""
+_ENSURE_SETTINGS = """
+insert into public.campaigns (dataset_id) values (%(dataset_id)s)
+on conflict (dataset_id) do nothing
+"""
+
+_RECORD = """
+insert into public.lead_imports (
+  dataset_id, upload_id, source, filename, column_mapping, campaign_settings, total_rows,
+  successful, failed, duplicates, warning_count, errors, warnings, started_at
+) values (
+  %(dataset_id)s, %(upload_id)s, %(source)s, %(filename)s, %(mapping)s, %(settings)s, %(total)s,
+  %(ok)s, %(failed)s, %(dups)s, %(warning_count)s, %(errors)s, %(warnings)s, %(started)s
+) returning id
+"""
+
+
+def import_rows(
+    conn: psycopg.Connection[Any],
+    path: Path,
+    dialect: Dialect,
+    target: ImportTarget,
+    *,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Imports the file at `path` into the target dataset. `conn` must be inside a
+    transaction running as the importing user (see dbr.db.as_caller_sync)."""
+    t0 = time.monotonic()
+    ctx = caller_context(conn)
+    visible_dataset(conn, target.dataset_id)
+    started = conn.execute("select now()").fetchone()
+    result = ImportResult(target.dataset_id)
+
+    with open_text(path, dialect, strict=False) as text:
+        records = iter_records(text, dialect)
+        _, columns = read_header(records, ctx.region)
+        mapping = validate_mapping(target.mapping, columns)
+        build = RowBuilder(columns, mapping, ctx.region, result.errors, result.warnings)
+        raw = text.buffer
+        conn.execute(_STAGE_DDL)
+        rows = 0
+        with conn.cursor().copy(_COPY) as copy:
+            write = copy.write_row
+            for line, cells in records:
+                rows += 1
+                staged = build(line, cells)
+                if staged is not None:
+                    write(staged)
+                if progress is not None and rows % PROGRESS_EVERY == 0:
+                    progress(rows, raw.tell())
+        if progress is not None:
+            progress(rows, raw.tell())
+
+    t1 = time.monotonic()
+    # The distinct-on sort of a large file fits in memory instead of spilling to disk.
+    conn.execute("set local work_mem = '128MB'")
+    cur = conn.execute(_MOVE, {"client_id": ctx.client_id, "dataset_id": target.dataset_id})
+    inserted = int(_values(cur.fetchone())[0])
+    result.stage_seconds = t1 - t0
+    result.move_seconds = time.monotonic() - t1
+
+    result.total_rows = rows
+    result.failed = result.errors.count
+    result.successful = inserted
+    result.duplicates = build.staged - inserted
+    result.fast_phones, result.slow_phones = build.phone_stats
+
+    _save_campaign_settings(conn, ctx, target, result)
+    result.seconds = time.monotonic() - t0
+    rec = conn.execute(
+        _RECORD,
+        {
+            "dataset_id": target.dataset_id,
+            "upload_id": target.upload_id,
+            "source": target.source,
+            "filename": (target.filename or "")[:255] or None,
+            "mapping": Jsonb(mapping),
+            "settings": Jsonb(target.campaign_settings.model_dump())
+            if target.campaign_settings
+            else None,
+            "total": result.total_rows,
+            "ok": result.successful,
+            "failed": result.failed,
+            "dups": result.duplicates,
+            "warning_count": result.warnings.count,
+            "errors": Jsonb(result.errors.items),
+            "warnings": Jsonb(result.warning_list()),
+            "started": _values(started)[0] if started else None,
+        },
+    ).fetchone()
+    result.import_id = _values(rec)[0] if rec else None
+    return result
+
+
+def _save_campaign_settings(
+    conn: psycopg.Connection[Any], ctx: CallerContext, target: ImportTarget, result: ImportResult
+) -> None:
+    """Stores the campaign settings (admins and managers only: the campaigns table's rule);
+    without settings, makes sure the dataset has its default settings row."""
+    settings = target.campaign_settings
+    if not ctx.can_manage_datasets:
+        if settings is not None:
+            result.notices.append(
+                {
+                    "row": None,
+                    "field": "campaign_settings",
+                    "reason": "campaign settings were not saved: only admins and managers "
+                    "change them (the leads were imported)",
+                }
+            )
+        return
+    if settings is None:
+        conn.execute(_ENSURE_SETTINGS, {"dataset_id": target.dataset_id})
+        return
+    conn.execute(
+        _SAVE_SETTINGS,
+        {
+            "dataset_id": target.dataset_id,
+            "m1": settings.m1_delay_hours,
+            "m2": settings.m2_delay_hours,
+            "m3": settings.m3_delay_hours,
+            "ai": settings.ai_response_delay_seconds,
+        },
+    )
+
+
+def load_upload(conn: psycopg.Connection[Any], upload_id: uuid.UUID) -> dict[str, Any]:
+    """The caller's view of an upload (RLS): 404 for another tenant's or an unknown id."""
+    cur = conn.cursor(row_factory=dict_row)
+    row = cur.execute(
+        """select id, dataset_id, filename, storage_path, encoding, delimiter, columns
+           from public.csv_uploads where id = %s""",
+        (upload_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound("Upload not found.", details={"upload_id": str(upload_id)})
+    return row
+
+
+def import_upload(
+    conn: psycopg.Connection[Any],
+    storage: Storage,
+    target: ImportTarget,
+    *,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """map-and-import: the stored upload `target.upload_id` into `target.dataset_id`."""
+    caller_context(conn)
+    assert target.upload_id is not None
+    upload = load_upload(conn, target.upload_id)
+    visible_dataset(conn, target.dataset_id)
+    if upload["dataset_id"] is not None and upload["dataset_id"] != target.dataset_id:
+        raise MappingError(
+            "This upload was attached to another dataset; import it there or upload it again.",
+            details={"upload_dataset_id": str(upload["dataset_id"])},
+        )
+    # Validate against the stored preview first: a bad mapping fails before any reading.
+    validate_mapping(target.mapping, [c["name"] for c in upload["columns"]])
+    target.filename = target.filename or upload["filename"]
+    dialect = Dialect(upload["encoding"], upload["delimiter"])
+    with storage.open(CSV_UPLOADS, upload["storage_path"]) as path:
+        return import_rows(conn, path, dialect, target, progress=progress)
+
+
+def as_caller_on_new_connection(
+    database_url: str, caller: Caller, work: Callable[[psycopg.Connection[Any]], T]
+) -> T:
+    """Runs `work` in one transaction as `caller` on a connection of its own (imports run in
+    a worker thread, outside the API's async pool, and can take a while)."""
+    with psycopg.connect(database_url, autocommit=True) as conn, as_caller_sync(conn, caller):
+        return work(conn)

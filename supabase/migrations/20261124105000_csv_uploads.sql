@@ -1,0 +1,84 @@
+-- CSV uploads: the stored file of a lead list and what was detected in it (encoding,
+-- delimiter, columns, rows), written by POST /api/datasets/upload as the uploading user and
+-- read back by POST /api/datasets/map-and-import.
+
+-- The private Storage bucket the files go to (Supabase Storage backend). The API writes with
+-- the service key; users never read the bucket directly, so it has no storage policies.
+insert into storage.buckets (id, name, public)
+values ('csv_uploads', 'csv_uploads', false)
+on conflict (id) do nothing;
+
+create table public.csv_uploads (
+  id uuid primary key default gen_random_uuid(),
+  client_id uuid not null default private.current_client_id() references public.clients (id) on delete cascade,
+  dataset_id uuid,
+  uploaded_by uuid default auth.uid() references auth.users (id) on delete set null,
+  filename text not null check (length(filename) between 1 and 255),
+  storage_bucket text not null default 'csv_uploads' check (storage_bucket = 'csv_uploads'),
+  storage_path text not null unique check (length(storage_path) between 1 and 500),
+  file_url text not null,
+  size_bytes bigint not null check (size_bytes >= 0),
+  encoding text not null check (encoding in ('utf-8', 'utf-8-sig', 'utf-16', 'utf-16-le', 'utf-16-be', 'cp1252', 'latin-1')),
+  delimiter text not null check (delimiter in (',', ';', e'\t')),
+  header_line integer not null default 1 check (header_line >= 1),
+  rows_detected integer not null check (rows_detected >= 0),
+  columns jsonb not null check (jsonb_typeof(columns) = 'array'),
+  created_at timestamptz not null default now(),
+  unique (id, client_id),
+  foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete set null (dataset_id)
+);
+comment on table public.csv_uploads is
+  'An uploaded lead list: the stored file and what was detected in it. Imported with map-and-import.';
+comment on column public.csv_uploads.dataset_id is
+  'Dataset the upload was attached to at upload time (optional); cleared if the dataset is deleted.';
+comment on column public.csv_uploads.storage_path is 'Object key in the bucket: <client_id>/<upload id>.csv.';
+comment on column public.csv_uploads.encoding is
+  'Detected text encoding (Python codec name), verified over the whole file at upload time.';
+comment on column public.csv_uploads.header_line is
+  'Line of the file holding the column names (1 unless blank lines or Excel''s sep= line come first).';
+comment on column public.csv_uploads.rows_detected is 'Data rows, not counting the header, blank lines and all-empty rows.';
+comment on column public.csv_uploads.columns is
+  'The preview returned to the uploader: [{name, sample_values, suggested_mapping}].';
+
+create index csv_uploads_client_created_idx on public.csv_uploads (client_id, created_at desc);
+create index csv_uploads_dataset_idx on public.csv_uploads (dataset_id) where dataset_id is not null;
+create index csv_uploads_uploaded_by_idx on public.csv_uploads (uploaded_by);
+
+create trigger csv_uploads_client_fixed before update of client_id on public.csv_uploads
+for each row execute function private.forbid_client_change();
+
+alter table public.csv_uploads enable row level security;
+
+-- Members see uploads of datasets they may see, and their own unattached uploads; members
+-- who see every dataset see every upload of the client.
+create policy "members read uploads of visible datasets" on public.csv_uploads
+for select to authenticated
+using (
+  client_id = (select private.current_client_id())
+  and (
+    (select private.sees_all_datasets())
+    or uploaded_by = (select auth.uid())
+    or dataset_id = any((select private.visible_dataset_ids())::uuid [])
+  )
+);
+
+create policy "writers upload to their client" on public.csv_uploads
+for insert to authenticated
+with check (
+  client_id = (select private.current_client_id())
+  and (select private.can_write())
+  and uploaded_by = (select auth.uid())
+  and (
+    dataset_id is null
+    or (select private.sees_all_datasets())
+    or dataset_id = any((select private.visible_dataset_ids())::uuid [])
+  )
+);
+
+revoke all on public.csv_uploads from anon, authenticated;
+grant select on public.csv_uploads to authenticated;
+grant insert (
+  id, dataset_id, filename, storage_bucket, storage_path, file_url, size_bytes, encoding, delimiter,
+  header_line, rows_detected, columns
+) on public.csv_uploads to authenticated;
+grant all on public.csv_uploads to service_role;
