@@ -48,9 +48,8 @@ def test_sigkill_mid_batch_loses_no_job_and_sends_nothing_twice(db, twilio, star
     ctl = f"{twilio.base_url}/_fake/config"
     # After 40 messages Twilio keeps accepting but stops answering: every loop of the worker
     # ends up inside a send whose outcome it cannot know. That is when it gets SIGKILLed.
+    httpx.post(ctl, json={"stall_after": 40})
     first = start_worker(twilio.base_url, "--concurrency", "4", "--batch", "5")
-    wait_for(lambda: len(twilio.fake.sent()) >= 40, 60, "40 sends")
-    httpx.post(ctl, json={"stall": True})
     wait_for(lambda: twilio.fake.stalled >= 4, 30, "four sends in flight")
     first.kill()
     in_flight = twilio.fake.stalled

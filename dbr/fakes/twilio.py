@@ -190,6 +190,8 @@ class FakeTwilio:
     latency: float = 0.0  # seconds between accepting a message and answering
     stall: bool = False  # accept messages but hold every answer until stall is switched off
     stalled: int = 0
+    # Stall by itself once this many messages were accepted (a race-free "stall mid-batch").
+    stall_after: int | None = None
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     callback_log: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -344,6 +346,8 @@ class FakeTwilio:
         # Twilio has the message from here on; the caller learns it only with the response.
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.stall_after is not None and len(self.messages) > self.stall_after:
+            self.stall = True
         if self.stall:
             self.stalled += 1
             try:
@@ -515,10 +519,19 @@ class FakeTwilio:
 
     async def ctl_config(self, request: web.Request) -> web.Response:
         spec = await request.json()
-        for key in ("callbacks", "callback_delay", "out_of_order", "latency", "inbound_url"):
+        for key in (
+            "callbacks",
+            "callback_delay",
+            "out_of_order",
+            "latency",
+            "inbound_url",
+            "stall_after",
+        ):
             if key in spec:
                 setattr(self, key, spec[key])
         if "stall" in spec:
+            if not spec["stall"]:
+                self.stall_after = None
             self.set_stall(bool(spec["stall"]))
         return web.json_response({"ok": True, "stalled": self.stalled})
 
