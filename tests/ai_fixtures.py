@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from dbr.fakes.anthropic import FakeAnthropic
@@ -45,3 +46,14 @@ def ai_settings(settings: Settings, claude: FakeAnthropic, cal: FakeCalcom) -> S
             "calcom_base_url": cal.base_url,
         }
     )
+
+
+@pytest.fixture(autouse=True)
+def _empty_ai_queue(db_url: str) -> None:
+    """Each AI test runs only the AI jobs it queued itself: `run_jobs` claims every queued AI
+    job, so leftovers from other test modules sharing the session database are canceled."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "update private.jobs set status = 'canceled', finished_at = now()"
+            " where status = 'queued' and kind in ('ai.reply', 'ai.draft')"
+        )
