@@ -15,18 +15,12 @@ from dbr.settings import Settings
 from tests.ai_support import MODEL
 
 
-@pytest.fixture(scope="session")
-def claude_server() -> Iterator[FakeAnthropic]:
+@pytest.fixture
+def claude() -> Iterator[FakeAnthropic]:
+    """A fresh Anthropic stand-in per test: no requests, faults or cache entries from other
+    tests, and no late request (an SDK retry after an injected timeout) landing in this one."""
     with FakeAnthropic() as fake:
         yield fake
-
-
-@pytest.fixture
-def claude(claude_server: FakeAnthropic) -> Iterator[FakeAnthropic]:
-    """The Anthropic stand-in, with no requests, faults or cache entries from other tests."""
-    claude_server.reset()
-    yield claude_server
-    claude_server.reset()
 
 
 @pytest.fixture
@@ -55,5 +49,5 @@ def _empty_ai_queue(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "update private.jobs set status = 'canceled', finished_at = now()"
-            " where status = 'queued' and kind in ('ai.reply', 'ai.draft')"
+            " where status in ('queued', 'running') and kind in ('ai.reply', 'ai.draft')"
         )
