@@ -558,7 +558,7 @@ class FakeAnthropic(LoopbackServer):
     @property
     def base_url(self) -> str:
         """What to pass as the SDK's `base_url`."""
-        return f"http://{self.host}:{self.port}"
+        return self.origin
 
     # ------------------------------------------------------------------ test controls
 

@@ -183,10 +183,6 @@ class FakeCalcom(LoopbackServer):
         return _Handler
 
     @property
-    def origin(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def base_url(self) -> str:
         return f"{self.origin}/v2"
 

@@ -49,3 +49,7 @@ class LoopbackServer:
     def port(self) -> int:
         assert self._server is not None, "not started"
         return self._server.server_address[1]
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"

@@ -84,7 +84,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_client uuid := private.current_client_id();
+  v_client uuid := private.require_member();
   v_visible uuid [] := private.visible_dataset_ids();
   v_page integer := coalesce(p_page, 1);
   v_limit integer := coalesce(p_limit, 50);
@@ -96,9 +96,6 @@ declare
   v_total bigint;
   v_rows jsonb;
 begin
-  if v_client is null then
-    raise exception 'you are not an active member of any client' using errcode = '42501';
-  end if;
   if v_page < 1 then
     raise exception 'page must be 1 or more (got %)', v_page using errcode = '22023';
   end if;

@@ -56,9 +56,7 @@ as $$
 declare
   v_ds public.datasets;
 begin
-  if private.current_client_id() is null then
-    raise exception 'you are not an active member of any client' using errcode = '42501';
-  end if;
+  perform private.require_member();
   select d.* into v_ds from public.datasets d
   where d.id = p_dataset_id and d.client_id = private.current_client_id()
     and (private.sees_all_datasets() or d.id = any (private.visible_dataset_ids()))

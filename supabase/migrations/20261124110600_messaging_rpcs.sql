@@ -12,9 +12,7 @@ declare
   v_id uuid;
   v_msg public.messages;
 begin
-  if private.current_client_id() is null then
-    raise exception 'you are not an active member of any client' using errcode = '42501';
-  end if;
+  perform private.require_member();
   select l.* into v_lead from public.leads l
   where l.id = p_lead_id and l.client_id = private.current_client_id()
     and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()));
