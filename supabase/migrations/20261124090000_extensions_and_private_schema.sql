@@ -51,3 +51,38 @@ $$;
 comment on function private.schedule_cron(text, text, text) is
   'Schedules (or reschedules) a named pg_cron job when pg_cron exists in this database.';
 revoke all on function private.schedule_cron(text, text, text) from public, anon, authenticated;
+
+-- The one way a SQL function refuses a request. PostgREST answers SQLSTATE 'PGRST' with the
+-- status and headers of `detail` and the body of `message`, so the frontend (supabase-js
+-- `error`) sees the API contract's {code, message, details} with the contract's status;
+-- api/ and `dbr rpc` translate the same SQLSTATE the same way. Plain SQLSTATEs would not do:
+-- PostgREST answers P0002 (no_data_found) with 500.
+create function private.raise_error(
+  status integer,
+  message text,
+  details jsonb default null,
+  code text default null,
+  headers jsonb default null
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise sqlstate 'PGRST' using
+    message = pg_catalog.json_build_object(
+      'code', coalesce(code, case status
+        when 400 then 'VALIDATION_ERROR' when 401 then 'UNAUTHORIZED' when 403 then 'FORBIDDEN'
+        when 404 then 'NOT_FOUND' when 409 then 'CONFLICT' when 429 then 'RATE_LIMITED'
+        else 'ERROR' end),
+      'message', message,
+      'details', details,
+      'hint', null)::text,
+    detail = pg_catalog.json_build_object('status', status, 'headers', coalesce(headers, '{}'::jsonb))::text;
+end
+$$;
+comment on function private.raise_error(integer, text, jsonb, text, jsonb) is
+  'Raises PostgREST''s custom error (SQLSTATE PGRST): HTTP `status`, body {code, message, details}. '
+  'code defaults from the status: 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND, '
+  '409 CONFLICT, 429 RATE_LIMITED.';
+revoke all on function private.raise_error(integer, text, jsonb, text, jsonb) from public, anon;
+grant execute on function private.raise_error(integer, text, jsonb, text, jsonb) to authenticated, service_role;
