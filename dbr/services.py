@@ -7,8 +7,6 @@ outside services). A stand-in is only started when the real service has no crede
 from __future__ import annotations
 
 from dbr.providers import twilio as twilio_provider
-from dbr.providers.anthropic import STANDIN_PORT as ANTHROPIC_STANDIN_PORT
-from dbr.providers.calcom import STANDIN_PORT as CALCOM_STANDIN_PORT
 from dbr.settings import Settings
 from dbr.stack import Service, deno_bin, python_cmd
 
@@ -37,16 +35,18 @@ def services(settings: Settings) -> list[Service]:
         svcs.append(
             Service(
                 "anthropic-standin",
-                python_cmd("-m", "dbr.fakes.anthropic", "--port", str(ANTHROPIC_STANDIN_PORT)),
-                ANTHROPIC_STANDIN_PORT,
+                python_cmd(
+                    "-m", "dbr.fakes.anthropic", "--port", str(settings.anthropic_standin_port)
+                ),
+                settings.anthropic_standin_port,
             )
         )
     if not settings.calcom_api_key:
         svcs.append(
             Service(
                 "calcom-standin",
-                python_cmd("-m", "dbr.fakes.calcom", "--port", str(CALCOM_STANDIN_PORT)),
-                CALCOM_STANDIN_PORT,
+                python_cmd("-m", "dbr.fakes.calcom", "--port", str(settings.calcom_standin_port)),
+                settings.calcom_standin_port,
             )
         )
     svcs.extend(_outreach_services(settings))
@@ -64,11 +64,11 @@ def _outreach_services(settings: Settings) -> list[Service]:
                     "-m",
                     "dbr.fakes.twilio",
                     "--port",
-                    str(twilio_provider.STANDIN_PORT),
+                    str(settings.twilio_standin_port),
                     "--inbound-url",
                     twilio_provider.local_functions_url(settings),
                 ),
-                twilio_provider.STANDIN_PORT,
+                settings.twilio_standin_port,
             )
         )
     out.append(

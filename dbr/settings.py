@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,10 +17,8 @@ LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore")
 
-    database_url: str = Field(
-        "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
-        validation_alias="SUPABASE_DB_URL",
-    )
+    # Unset: the local cluster's database on pg_port.
+    database_url: str = Field("", validation_alias="SUPABASE_DB_URL")
     supabase_url: str | None = None
     supabase_service_role_key: str | None = None
     jwt_secret: str = Field(LOCAL_JWT_SECRET, validation_alias="SUPABASE_JWT_SECRET")
@@ -33,15 +31,19 @@ class Settings(BaseSettings):
     db_pool_min: int = 1
     db_pool_max: int = 10
 
-    # Local stack layout.
+    # Local stack layout. Everything a local stack writes lives under local_dir and every
+    # port is a setting, so a second stack (the live-stack test gate) can run beside yours.
     pg_port: int = 54322
     functions_port: int = 54321
-    local_dir: Path = ROOT / ".local"
+    local_dir: Path = Field(ROOT / ".local", validation_alias="DBR_LOCAL_DIR")
     tools_dir: Path = ROOT / ".tools"
+    twilio_standin_port: int = 54340
+    anthropic_standin_port: int = 54341
+    calcom_standin_port: int = 54342
 
     # Uploads/exports storage: "local" (disk) or "supabase" (Storage API).
     storage_backend: str = "local"
-    storage_dir: Path = ROOT / ".local" / "storage"
+    storage_dir: Path | None = None  # unset: local_dir / "storage"
     max_upload_bytes: int = 200 * 1024 * 1024
 
     # Outside services. Empty credentials mean "use the local stand-in".
@@ -54,11 +56,21 @@ class Settings(BaseSettings):
     calcom_api_key: str | None = None
     calcom_base_url: str = "https://api.cal.com/v2"
     calcom_webhook_secret: str | None = None
-    public_webhook_base_url: str = "http://127.0.0.1:54321/functions/v1"
+    public_webhook_base_url: str = ""  # unset: the local functions server on functions_port
 
     worker_concurrency: int = 4
     worker_poll_seconds: float = 5.0
     worker_visibility_seconds: int = 120
+
+    @model_validator(mode="after")
+    def _local_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"postgresql://postgres:postgres@127.0.0.1:{self.pg_port}/postgres"
+        if not self.public_webhook_base_url:
+            self.public_webhook_base_url = f"http://127.0.0.1:{self.functions_port}/functions/v1"
+        if self.storage_dir is None:
+            self.storage_dir = self.local_dir / "storage"
+        return self
 
 
 @lru_cache

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -167,23 +168,59 @@ class Cluster:
             )
         )
         pwfile.unlink()
-        conf = self.data_dir / "postgresql.auto.conf"
-        with conf.open("a") as f:
-            f.write(
-                f"port = {self.port}\n"
-                "listen_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.run_dir}'\n"
-                "shared_preload_libraries = 'pg_cron'\n"
-                "cron.database_name = 'postgres'\n"
-                "wal_level = logical\n"
-                "max_connections = 300\n"
-                "shared_buffers = '1GB'\n"
-                "max_wal_size = '4GB'\n"
-                "work_mem = '32MB'\n"
-                "maintenance_work_mem = '512MB'\n"
-                "timezone = 'UTC'\n"
-            )
+        self.write_config()
         return True
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.run_dir}'",
+            "shared_preload_libraries": "'pg_cron,pg_stat_statements'",
+            "cron.database_name": "'postgres'",
+            # pg_cron's default runs each job over a TCP connection to localhost as the job's
+            # user, which password authentication refuses ("connection failed" on every run).
+            # Background workers need no connection, exactly like Supabase's own setup.
+            "cron.use_background_workers": "on",
+            "max_worker_processes": "32",
+            "wal_level": "logical",
+            "max_connections": "300",
+            "shared_buffers": "'1GB'",
+            "max_wal_size": "'4GB'",
+            "work_mem": "'32MB'",
+            "maintenance_work_mem": "'512MB'",
+            "timezone": "'UTC'",
+        }
+
+    def write_config(self) -> bool:
+        """Write the project's server settings into `dbr.conf`, included by postgresql.conf, so
+        an existing cluster picks up changed settings too. Returns whether anything changed."""
+        conf = self.data_dir / "dbr.conf"
+        text = "# Written by dbr (dbr/stack.py); edits are overwritten.\n" + "".join(
+            f"{k} = {v}\n" for k, v in self.server_settings().items()
+        )
+        changed = not conf.exists() or conf.read_text() != text
+        if changed:
+            conf.write_text(text)
+            if os.geteuid() == 0:
+                shutil.chown(conf, "postgres")
+        main_conf = self.data_dir / "postgresql.conf"
+        include = "include_if_exists = 'dbr.conf'\n"
+        if include not in main_conf.read_text():
+            with main_conf.open("a") as f:
+                f.write(include)
+            changed = True
+        # Clusters made before dbr.conf existed kept these in postgresql.auto.conf, which
+        # PostgreSQL reads last: drop them there so dbr.conf decides.
+        auto = self.data_dir / "postgresql.auto.conf"
+        if auto.exists():
+            keys = set(self.server_settings())
+            lines = auto.read_text().splitlines(keepends=True)
+            kept = [ln for ln in lines if ln.split("=", 1)[0].strip() not in keys]
+            if kept != lines:
+                auto.write_text("".join(kept))
+                changed = True
+        return changed
 
     @property
     def running(self) -> bool:
@@ -194,8 +231,12 @@ class Cluster:
         return res.returncode == 0
 
     def start(self) -> bool:
+        changed = self.write_config() if self.initialised else False
         if self.running:
-            return False
+            if not changed:
+                return False
+            # A changed preload library or worker setting only takes effect on restart.
+            self.stop()
         self._prepare_dirs()
         _run(
             self._owner_cmd(
@@ -366,3 +407,74 @@ def stop_service(settings: Settings, name: str, timeout: float = 15.0) -> bool:
 
 def python_cmd(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+# ---------------------------------------------------------------- scheduled jobs
+
+
+@dataclass(frozen=True)
+class CronJob:
+    name: str
+    schedule: str
+    active: bool
+    last_status: str | None  # pg_cron's: starting, running, sending, connecting, succeeded, failed
+    last_start: datetime | None
+    last_message: str | None
+
+    @property
+    def every_minute(self) -> bool:
+        return self.schedule.split() == ["*"] * 5
+
+    def problem(self, now: datetime) -> str | None:
+        """Why this job is not healthy, or None: its last run failed, or an every-minute job
+        has not run for three minutes."""
+        if self.last_status == "failed":
+            return f"last run failed: {self.last_message or 'no message'}"
+        if self.active and self.every_minute:
+            if self.last_start is None:
+                return "has not run yet"
+            if now - self.last_start > timedelta(minutes=3):
+                return f"has not run since {self.last_start:%H:%M:%S}"
+        return None
+
+
+def cron_jobs(url: str) -> list[CronJob]:
+    """Every pg_cron job with its latest run (none where pg_cron is absent)."""
+    with psycopg.connect(url) as conn:
+        if not conn.execute("select to_regclass('cron.job')").fetchone()[0]:
+            return []
+        rows = conn.execute(
+            """
+            select j.jobname, j.schedule, j.active, r.status, r.start_time, r.return_message
+            from cron.job j
+            left join lateral (
+              select d.status, d.start_time, d.return_message from cron.job_run_details d
+              where d.jobid = j.jobid order by d.runid desc limit 1
+            ) r on true
+            order by j.jobname
+            """
+        ).fetchall()
+    return [CronJob(*row) for row in rows]
+
+
+def wait_for_cron(url: str, since: datetime, timeout: float = 90.0) -> list[CronJob]:
+    """Wait until every every-minute pg_cron job has a run that started after `since` and
+    succeeded; a failed run raises at once with pg_cron's message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [j for j in cron_jobs(url) if j.active and j.every_minute]
+        failed = [j for j in jobs if j.last_status == "failed"]
+        if failed:
+            raise StackError(
+                "pg_cron jobs failed: " + "; ".join(f"{j.name}: {j.last_message}" for j in failed)
+            )
+        if all(
+            j.last_status == "succeeded" and j.last_start and j.last_start >= since for j in jobs
+        ):
+            return jobs
+        if time.monotonic() > deadline:
+            waiting = [j.name for j in jobs if j.last_status != "succeeded"]
+            raise StackError(
+                f"pg_cron jobs did not run within {timeout:.0f}s: {', '.join(waiting)}"
+            )
+        time.sleep(1.0)

@@ -211,7 +211,7 @@ def test_inbound_reply_is_delivered_signed(twilio, receiver):
 
 def test_factory_uses_the_stand_in_only_without_credentials():
     local = Settings(twilio_account_sid=None, twilio_auth_token=None, twilio_base_url=None)
-    assert provider.base_url(local) == provider.STANDIN_BASE_URL
+    assert provider.base_url(local) == provider.standin_base_url(local)
     assert provider.credentials(local) == (LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN)
     real = Settings(twilio_account_sid="AC" + "1" * 32, twilio_auth_token="t" * 32)
     assert provider.base_url(real) is None

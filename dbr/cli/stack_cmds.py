@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 
 import psycopg
 import typer
@@ -59,6 +60,7 @@ def apply_schema(with_seed: bool = True) -> str:
 def up() -> None:
     """Install what is missing, start the database, migrate, seed and start every service."""
     t0 = time.monotonic()
+    started_at = datetime.now(UTC)
     settings = get_settings()
     prepare_tools()
     start_database()
@@ -71,12 +73,32 @@ def up() -> None:
             log = settings.local_dir / "log" / f"{svc.name}.log"
             console.print(f"[red]{svc.name} did not open port {svc.port}; see {log}[/]")
             raise typer.Exit(1)
+    _wait_for_scheduled_jobs(url, started_at)
     dt = time.monotonic() - t0
     console.print(f"\n[bold green]Stack is up[/] in {dt:.1f}s")
     console.print(f"  API         http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
     console.print(f"  Database    {url}")
     console.print("  Token       bin/dbr token --email admin@acme.test")
     console.print("  Logs        .local/log/   Stop: bin/dbr stop")
+
+
+def _wait_for_scheduled_jobs(url: str, started_at: datetime) -> None:
+    """Scheduled work must be seen to run: wait for each every-minute pg_cron job's first
+    successful run (skipped when all of them succeeded within the last minute)."""
+    now = datetime.now(UTC)
+    jobs = [j for j in stack.cron_jobs(url) if j.active and j.every_minute]
+    if all(
+        j.last_status == "succeeded" and j.last_start and (now - j.last_start).total_seconds() < 60
+        for j in jobs
+    ):
+        return
+    _step(f"waiting for the first run of {len(jobs)} every-minute pg_cron jobs (up to a minute)")
+    try:
+        stack.wait_for_cron(url, started_at)
+    except stack.StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    _step("every scheduled job ran and succeeded")
 
 
 @app.command()
@@ -104,24 +126,73 @@ def reset(yes: bool = typer.Option(False, "--yes", help="Do not ask for confirma
 
 @app.command()
 def status() -> None:
-    """Show what is running."""
+    """Show what is running and each scheduled job's last run; exit 1 when something is wrong."""
     settings = get_settings()
     cluster = stack.Cluster.local(settings)
+    url = stack.database_url(settings)
+    problems: list[str] = []
     table = Table("component", "state", "detail")
     db_state = "running" if cluster.running else ("stopped" if cluster.initialised else "absent")
     detail = ""
+    jobs: list[stack.CronJob] = []
     if cluster.running:
         try:
-            detail = f"latest migration {stack.latest_migration(stack.database_url(settings))}"
+            detail = f"latest migration {stack.latest_migration(url)}"
+            jobs = stack.cron_jobs(url)
         except psycopg.Error as exc:
             detail = f"not migrated ({exc.__class__.__name__})"
+            problems.append("the database is not migrated")
     table.add_row("postgres", db_state, detail)
     for svc in services(settings):
         pid = stack.service_pid(settings, svc.name)
         table.add_row(
             svc.name, "running" if pid else "stopped", f"pid {pid}, port {svc.port}" if pid else ""
         )
+        if cluster.running and not pid:
+            problems.append(f"{svc.name} is not running")
     Console().print(table)
+
+    if jobs:
+        now = datetime.now(UTC)
+        cron = Table("scheduled job", "schedule", "last run", "status", "problem")
+        for job in jobs:
+            problem = job.problem(now)
+            if problem:
+                problems.append(f"pg_cron job {job.name} {problem}")
+            cron.add_row(
+                job.name,
+                job.schedule,
+                f"{job.last_start:%m-%d %H:%M:%S}" if job.last_start else "never",
+                job.last_status or "-",
+                f"[red]{problem}[/]" if problem else "",
+            )
+        Console().print(cron)
+    for problem in problems:
+        console.print(f"[red]problem:[/] {problem}")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def url(
+    what: str = typer.Argument(
+        "api", help="api | db | functions | twilio | anthropic | calcom (the local stand-ins)"
+    ),
+) -> None:
+    """Print the local URL of a part of the stack (the ports come from the settings)."""
+    settings = get_settings()
+    urls = {
+        "api": f"http://{settings.api_host}:{settings.api_port}",
+        "db": stack.database_url(settings),
+        "functions": f"http://127.0.0.1:{settings.functions_port}/functions/v1",
+        "twilio": f"http://127.0.0.1:{settings.twilio_standin_port}",
+        "anthropic": f"http://127.0.0.1:{settings.anthropic_standin_port}",
+        "calcom": f"http://127.0.0.1:{settings.calcom_standin_port}",
+    }
+    if what not in urls:
+        console.print(f"[red]unknown part {what!r}; one of: {', '.join(urls)}[/]")
+        raise typer.Exit(2)
+    print(urls[what])
 
 
 @app.command()

@@ -55,7 +55,6 @@ from dbr.fakes.loopback import LoopbackServer
 
 log = logging.getLogger("dbr.fakes.anthropic")
 
-STANDIN_PORT = 54341
 CHARS_PER_TOKEN = 4
 CACHE_TTL = {"5m": 300.0, "1h": 3600.0}
 LOOKBACK_BLOCKS = 20
@@ -828,7 +827,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local stand-in for the Anthropic Messages API.")
-    parser.add_argument("--port", type=int, default=STANDIN_PORT)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

@@ -48,7 +48,6 @@ from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
     SLOTS_API_VERSION,
     STANDIN_EVENT_TYPE_ID,
-    STANDIN_PORT,
 )
 
 log = logging.getLogger("dbr.fakes.calcom")
@@ -746,7 +745,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = get_settings()
     parser = argparse.ArgumentParser(description="Local stand-in for the Cal.com API v2.")
-    parser.add_argument("--port", type=int, default=STANDIN_PORT)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
         "--webhook-url",

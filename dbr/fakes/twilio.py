@@ -53,7 +53,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, STANDIN_PORT
+from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 
 log = logging.getLogger("dbr.fakes.twilio")
 
@@ -633,7 +633,7 @@ def serve_in_thread(fake: FakeTwilio | None = None, port: int = 0) -> Iterator[R
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local Twilio Messages API stand-in")
-    parser.add_argument("--port", type=int, default=STANDIN_PORT)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--inbound-url", default=None, help="where inbound replies are posted")
     parser.add_argument("--no-callbacks", action="store_true", help="send no status callbacks")
     parser.add_argument("--account-sid", default=LOCAL_ACCOUNT_SID)

@@ -16,13 +16,12 @@ from anthropic import AsyncAnthropic
 
 from dbr.settings import Settings
 
-STANDIN_PORT = 54341
 STANDIN_API_KEY = "sk-ant-local-standin"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 3
 
 
-def standin_base_url(port: int = STANDIN_PORT) -> str:
+def standin_base_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
@@ -40,6 +39,6 @@ def anthropic_client(settings: Settings, **kw: Any) -> AsyncAnthropic:
         return AsyncAnthropic(api_key=settings.anthropic_api_key, **kw)
     return AsyncAnthropic(
         api_key=STANDIN_API_KEY,
-        base_url=settings.anthropic_base_url or standin_base_url(),
+        base_url=settings.anthropic_base_url or standin_base_url(settings.anthropic_standin_port),
         **kw,
     )

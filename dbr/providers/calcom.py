@@ -38,7 +38,6 @@ SLOTS_API_VERSION = "2024-09-04"
 BOOKINGS_API_VERSION = "2024-08-13"
 CLOUD_BASE_URL = "https://api.cal.com/v2"
 CLOUD_BOOKING_PAGE = "https://app.cal.com/booking"
-STANDIN_PORT = 54342
 # The stand-in's built-in event type: used when the client has none configured and no key is set.
 STANDIN_EVENT_TYPE_ID = 1001
 
@@ -381,7 +380,7 @@ def _error_from(status: int, body: Any, text: str) -> CalcomError:
     )
 
 
-def standin_base_url(port: int = STANDIN_PORT) -> str:
+def standin_base_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/v2"
 
 
@@ -392,6 +391,6 @@ def calcom_client(settings: Settings, **kw: Any) -> CalcomClient:
         return CalcomClient(settings.calcom_base_url, settings.calcom_api_key, **kw)
     base = settings.calcom_base_url
     if base.rstrip("/") == CLOUD_BASE_URL:
-        base = standin_base_url()
+        base = standin_base_url(settings.calcom_standin_port)
     kw.setdefault("default_event_type_id", STANDIN_EVENT_TYPE_ID)
     return CalcomClient(base, None, **kw)

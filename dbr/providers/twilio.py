@@ -25,8 +25,6 @@ from dbr.settings import Settings
 # `dbr simulate reply` agree without configuration (not secrets: they only exist locally).
 LOCAL_ACCOUNT_SID = "AC10ca1000000000000000000000000000"
 LOCAL_AUTH_TOKEN = "10ca1a0e0e0e0e0e0e0e0e0e0e0e0e0e"
-STANDIN_PORT = 54340
-STANDIN_BASE_URL = f"http://127.0.0.1:{STANDIN_PORT}"
 WEBHOOK_FUNCTION = "twilio-webhook"
 
 # Seconds a message may wait in Twilio's queue before Twilio drops it: a marketing SMS that
@@ -50,7 +48,11 @@ def base_url(settings: Settings) -> str | None:
     """Where the Messages API lives: an explicit override, the stand-in, or Twilio (None)."""
     if settings.twilio_base_url:
         return settings.twilio_base_url.rstrip("/")
-    return None if has_credentials(settings) else STANDIN_BASE_URL
+    return None if has_credentials(settings) else standin_base_url(settings)
+
+
+def standin_base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.twilio_standin_port}"
 
 
 def webhook_auth_token(settings: Settings) -> str:

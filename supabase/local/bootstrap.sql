@@ -32,6 +32,14 @@ create schema if not exists extensions;
 grant usage on schema extensions to anon, authenticated, service_role;
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists "uuid-ossp" with schema extensions;
+-- On by default on a hosted project: slow statements are found the same way locally.
+do $$
+begin
+  if exists (select from pg_available_extensions where name = 'pg_stat_statements') then
+    create extension if not exists pg_stat_statements with schema extensions;
+  end if;
+end
+$$;
 
 -- What Supabase grants on public: API roles reach every object, RLS decides the rows.
 grant usage on schema public to anon, authenticated, service_role;
