@@ -116,3 +116,27 @@ def test_a_paused_dataset_patched_back_to_active_behaves_like_resume(db, campaig
     sids: dict[str, str] = {}
     assert set(run_worker_pass(db, campaign["client_id"], sids).values()) == {"send"}
     assert len(sids) == 1
+
+
+def test_estimated_completion_waits_out_the_m2_and_m3_delays(db):
+    """A one-lead campaign is not done when its M1 is queued: the lead still has M2 (after
+    m2_delay_hours) and M3 (after m3_delay_hours more) to come if it never replies."""
+    client_id, _ = sending_client(db, sms_per_hour=1000)
+    dataset_id, _ = dataset_with_leads(db, client_id, 1)
+    admin = make_user(db, client_id, "admin")
+    try:
+        started = rpc(
+            db,
+            admin,
+            "select public.start_campaign(%s, %s) as r",
+            dataset_id,
+            Jsonb({"m2_delay_hours": 2, "m3_delay_hours": 3, "schedule": ALL_DAY}),
+        )["campaign"]
+        assert started["messages_queued"] == 1
+        gap = db.execute(
+            "select extract(epoch from (%s::timestamptz - now())) / 3600 as h",
+            (started["estimated_completion"],),
+        ).fetchone()["h"]
+        assert 5 <= gap < 5.1, f"estimate is {gap:.2f} h after start, expected the 5 h of delays"
+    finally:
+        cancel_leftover_jobs(db, client_id)

@@ -150,6 +150,10 @@ declare
   v_waiting_m2 bigint;
   v_waiting_m3 bigint;
   v_pending bigint;
+  v_pending_m1 bigint;
+  v_pending_m2 bigint;
+  v_chains_m1 bigint;
+  v_chains_m2 bigint;
   v_per_hour numeric;
   v_from timestamptz;
   v_all timestamptz;
@@ -168,23 +172,36 @@ begin
       or (l.sequence_step = 1 and l.contact_status = 'M1_SENT')
       or (l.sequence_step = 2 and l.contact_status = 'M2_SENT')
     );
-  select count(*) into v_pending from public.messages m
+  select count(*), count(*) filter (where m.message_category = 'm1'), count(*) filter (where m.message_category = 'm2')
+  into v_pending, v_pending_m1, v_pending_m2
+  from public.messages m
   where m.dataset_id = p_dataset_id and m.status = 'pending' and m.message_category in ('m1', 'm2', 'm3');
+  -- A lead whose M1 is queued but not sent still has its whole sequence ahead, like one that
+  -- waits for M1; likewise a queued M2.
+  v_chains_m1 := v_waiting_m1 + v_pending_m1;
+  v_chains_m2 := v_waiting_m2 + v_pending_m2;
 
   -- Honest pace: the campaign's per-minute rate, capped by the client's hourly budget, spent
   -- only inside the window (client timezone). If nobody replies each waiting lead still needs
   -- the rest of its sequence, and the last lead's M3 cannot go before its delays have passed.
   v_per_hour := least(60 * v_c.rate_limit_messages_per_minute, coalesce((v_client.settings ->> 'sms_per_hour')::integer, 60));
   v_from := greatest(p_now, coalesce(v_c.started_at, p_now) + v_c.m1_delay_hours * interval '1 hour');
-  v_all := private.walk_send_window(v_from, (3 * v_waiting_m1 + 2 * v_waiting_m2 + v_waiting_m3 + v_pending) / v_per_hour,
+  v_all := private.walk_send_window(v_from,
+    (3 * v_chains_m1 + 2 * v_chains_m2 + (v_waiting_m3 + v_pending - v_pending_m1 - v_pending_m2)) / v_per_hour,
     v_client.timezone, v_c.hours_start, v_c.hours_end, v_c.days);
-  v_tail := private.walk_send_window(v_from, (v_waiting_m1 + v_pending) / v_per_hour, v_client.timezone,
-    v_c.hours_start, v_c.hours_end, v_c.days);
-  if v_waiting_m1 + v_waiting_m2 > 0 then
-    v_tail := private.next_send_window(
-      v_tail + (case when v_waiting_m1 > 0 then v_c.m2_delay_hours else 0 end + v_c.m3_delay_hours) * interval '1 hour',
-      v_client.timezone, v_c.hours_start, v_c.hours_end, v_c.days
-    );
+  -- The last chain: its first message goes once those before it have gone, and each later
+  -- step waits out its delay, then the next open window.
+  v_tail := private.walk_send_window(v_from,
+    (case when v_chains_m1 > 0 then v_chains_m1 when v_chains_m2 > 0 then v_chains_m2
+      else v_waiting_m3 + v_pending end) / v_per_hour,
+    v_client.timezone, v_c.hours_start, v_c.hours_end, v_c.days);
+  if v_chains_m1 > 0 then
+    v_tail := private.next_send_window(v_tail + v_c.m2_delay_hours * interval '1 hour',
+      v_client.timezone, v_c.hours_start, v_c.hours_end, v_c.days);
+  end if;
+  if v_chains_m1 + v_chains_m2 > 0 then
+    v_tail := private.next_send_window(v_tail + v_c.m3_delay_hours * interval '1 hour',
+      v_client.timezone, v_c.hours_start, v_c.hours_end, v_c.days);
   end if;
   return jsonb_build_object(
     'waiting_m1', v_waiting_m1, 'waiting_m2', v_waiting_m2, 'waiting_m3', v_waiting_m3, 'pending', v_pending,
