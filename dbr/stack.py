@@ -26,6 +26,7 @@ APT_PACKAGES = [
     "postgresql-15-pgtap",
     "postgresql-15-plpgsql-check",
     "libtap-parser-sourcehandler-pgtap-perl",
+    "jq",  # the README walkthrough reads JSON answers with it
 ]
 NPM_PACKAGES = ["supabase@3", "@deno/linux-x64-glibc@2"]
 BOOTSTRAP_SQL = ROOT / "supabase" / "local" / "bootstrap.sql"
@@ -60,6 +61,7 @@ def missing_apt_packages() -> list[str]:
             "/usr/share/postgresql/15/extension/plpgsql_check.control"
         ),
         "libtap-parser-sourcehandler-pgtap-perl": Path("/usr/bin/pg_prove"),
+        "jq": Path("/usr/bin/jq"),
     }
     return [pkg for pkg, mark in marks.items() if not mark.exists()]
 

@@ -31,7 +31,7 @@ def _gate(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple
 def test(
     pytest_args: list[str] = typer.Argument(None, help="Extra arguments passed to pytest."),
     only: str = typer.Option(
-        "", help="Comma-separated gates to run (ruff,sqlfluff,dblint,pgtap,deno,pytest)."
+        "", help="Comma-separated gates to run (ruff,sqlfluff,dblint,pgtap,deno,pytest,live)."
     ),
 ) -> None:
     """Install what is missing, start the database and run every check and test."""
@@ -103,6 +103,10 @@ def test(
 
     if on("pytest"):
         results.append(_gate("pytest", [py, "-m", "pytest", *(pytest_args or [])], env))
+
+    if on("live"):
+        # A whole stack of its own (fresh cluster, free ports) running the README walkthrough.
+        results.append(_gate("live stack", [py, "-m", "pytest", "-m", "live", "tests/live"]))
 
     console.rule("[bold]summary")
     for name, ok, dt in results:
