@@ -315,6 +315,8 @@ def test_readme_walkthrough_on_a_live_stack(live: LiveStack) -> None:
     finally:
         shell.close()
 
+    # A job that cannot succeed, to see `dbr status` fail loudly once it has run.
+    live.query("select cron.schedule('live-gate-broken-job', '* * * * *', 'select 1 / 0')")
     ds = dataset_id(live)
     others = live.query(
         "select phone_number from public.leads where dataset_id = %s and phone_number <> all(%s)",
@@ -373,8 +375,8 @@ def test_readme_walkthrough_on_a_live_stack(live: LiveStack) -> None:
 
     # pg_cron ran the sequencing on its own, every run succeeded, and nothing else did it.
     runs = live.query(
-        "select d.status from cron.job_run_details d join cron.job j using (jobid)"
-        " where d.start_time >= %s",
+        "select j.jobname, d.status from cron.job_run_details d join cron.job j using (jobid)"
+        " where d.start_time >= %s and j.jobname <> 'live-gate-broken-job'",
         live.started_at,
     )
     assert runs and all(r["status"] == "succeeded" for r in runs), runs
@@ -384,7 +386,21 @@ def test_readme_walkthrough_on_a_live_stack(live: LiveStack) -> None:
         live.started_at,
     )
     assert ticks >= 3, "M1, M2 and M3 each need a sequencing tick"
-    status = subprocess.run(
-        [str(ROOT / "bin" / "dbr"), "status"], cwd=ROOT, env=live.env, capture_output=True
+    wait_for(
+        lambda: live.query(
+            "select 1 from cron.job_run_details d join cron.job j using (jobid)"
+            " where j.jobname = 'live-gate-broken-job' and d.status = 'failed'"
+        ),
+        75,
+        "the broken job's first run",
     )
-    assert status.returncode == 0, status.stdout + status.stderr
+    status = subprocess.run(
+        [str(ROOT / "bin" / "dbr"), "status"],
+        cwd=ROOT,
+        env=live.env,
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 1, "dbr status must fail when a scheduled job's last run failed"
+    said = " ".join((status.stdout + status.stderr).split())
+    assert "live-gate-broken-job last run failed" in said and "division by zero" in said, said
