@@ -1,13 +1,27 @@
--- Per-user API rate limit, kept in the database so every API process shares one count.
+-- Rate limits on every door, kept in the database so every API process, every PostgREST
+-- connection and every worker shares one count:
+--   * standard requests: 100 per minute per user (FastAPI calls private.hit_api_rate_limit,
+--     PostgREST runs private.pre_request before every request); anonymous PostgREST requests
+--     100 per minute per client address;
+--   * hourly per-client budgets over a rolling hour: message sending (60) and Sophie
+--     analysis (1,000), consumed by the routes (429 over the budget) and readable by workers
+--     that must defer work instead of dropping it.
 
+-- Per-minute request counts ------------------------------------------------------------------
 create unlogged table private.api_rate_limits (
   subject text not null,
   window_start timestamptz not null,
+  backend_pid integer not null default pg_backend_pid(),
   hits integer not null default 0,
-  primary key (subject, window_start)
+  primary key (subject, window_start, backend_pid)
 );
 comment on table private.api_rate_limits is
-  'Fixed one-minute windows of API hits per subject (user id or client address). Unlogged: losing counts on a crash is harmless.';
+  'Fixed one-minute windows of API hits per subject (user:<id> or ip:<address>), one row per database '
+  'connection that counted them. Unlogged: losing counts on a crash is harmless.';
+comment on column private.api_rate_limits.backend_pid is
+  'The connection that counted these hits. PostgREST counts inside the request''s transaction, so a single '
+  'counter row would stay locked until a slow request commits and queue every other request of that user '
+  '(FastAPI''s too) behind it; per-connection rows never wait on each other and are summed.';
 
 create function private.hit_api_rate_limit(p_subject text, p_limit integer)
 returns table (allowed boolean, hits integer, retry_after_seconds integer)
@@ -15,27 +29,260 @@ language sql
 security definer
 set search_path = ''
 as $$
-  insert into private.api_rate_limits as r (subject, window_start, hits)
-  values (p_subject, date_trunc('minute', now()), 1)
-  on conflict (subject, window_start) do update set hits = r.hits + 1
-  returning r.hits <= p_limit,
-            r.hits,
-            greatest(1, ceil(extract(epoch from (r.window_start + interval '1 minute' - now())))::integer)
+  with hit as (
+    insert into private.api_rate_limits as r (subject, window_start, backend_pid, hits)
+    values (p_subject, date_trunc('minute', now()), pg_backend_pid(), 1)
+    on conflict (subject, window_start, backend_pid) do update set hits = r.hits + 1
+    returning r.window_start, r.hits
+  ),
+  total as (
+    -- The statement's snapshot predates the upsert: this connection's row comes from `hit`.
+    select hit.window_start, hit.hits + coalesce((
+      select sum(o.hits) from private.api_rate_limits o
+      where o.subject = p_subject and o.window_start = hit.window_start and o.backend_pid <> pg_backend_pid()
+    ), 0)::integer as hits
+    from hit
+  )
+  select t.hits <= p_limit,
+         t.hits,
+         greatest(1, ceil(extract(epoch from (t.window_start + interval '1 minute' - now())))::integer)
+  from total t
 $$;
 comment on function private.hit_api_rate_limit(text, integer) is
-  'Counts one request for a subject in the current minute; says whether it is allowed and when to retry.';
+  'Counts one request for a subject in the current minute; says whether it is allowed (at most p_limit '
+  'in the minute, all connections together) and when to retry.';
 
+create function private.peek_api_rate_limit(p_subject text, p_limit integer)
+returns table (allowed boolean, hits integer, retry_after_seconds integer)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(sum(r.hits), 0) < p_limit,
+         coalesce(sum(r.hits), 0)::integer,
+         greatest(1, ceil(extract(epoch from (date_trunc('minute', now()) + interval '1 minute' - now())))::integer)
+  from private.api_rate_limits r
+  where r.subject = p_subject and r.window_start = date_trunc('minute', now())
+$$;
+comment on function private.peek_api_rate_limit(text, integer) is
+  'Whether one more request of a subject fits in the current minute, without counting it (for read-only '
+  'transactions, which cannot write).';
+
+-- PostgREST's db-pre-request hook ------------------------------------------------------------
+create function private.pre_request() returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  -- The same number as FastAPI's api_rate_limit_per_minute default: both doors count into one row set.
+  c_limit constant integer := 100;
+  v_claims jsonb := coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb;
+  -- A security definer function keeps the `role` setting PostgREST set (anon/authenticated).
+  v_role text := coalesce(v_claims ->> 'role', current_setting('role', true));
+  v_forwarded text;
+  v_subject text;
+  v_verdict record;
+begin
+  if v_role = 'authenticated' and v_claims ->> 'sub' is not null then
+    -- Spelled like FastAPI's subject, so a user has one count across both doors.
+    v_subject := 'user:' || lower(v_claims ->> 'sub');
+  elsif v_role in ('anon', 'authenticated') then
+    -- The client's address: the first X-Forwarded-For entry (what Supabase's gateway puts first).
+    v_forwarded := trim(split_part(
+      coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb ->> 'x-forwarded-for', ',', 1));
+    begin
+      v_subject := 'ip:' || host(v_forwarded::inet);
+    exception when invalid_text_representation then
+      v_subject := null;
+    end;
+    v_subject := coalesce(v_subject, 'ip:unknown');
+  else
+    -- service_role and other server-side roles (webhooks, workers, edge functions) are not limited.
+    return;
+  end if;
+
+  if current_setting('transaction_read_only') = 'on' then
+    -- PostgREST runs GET/HEAD and stable functions in a READ ONLY transaction, where no count can be
+    -- written: such a request is refused when the subject is already at the limit, but not counted.
+    select * into v_verdict from private.peek_api_rate_limit(v_subject, c_limit);
+  else
+    select * into v_verdict from private.hit_api_rate_limit(v_subject, c_limit);
+  end if;
+  if not v_verdict.allowed then
+    perform private.raise_error(
+      429, 'Too many requests; slow down.',
+      jsonb_build_object('limit_per_minute', c_limit, 'retry_after_seconds', v_verdict.retry_after_seconds),
+      'RATE_LIMITED',
+      jsonb_build_object('Retry-After', v_verdict.retry_after_seconds::text)
+    );
+  end if;
+end
+$$;
+comment on function private.pre_request() is
+  'PostgREST db-pre-request hook (pgrst.db_pre_request on role authenticator): 100 requests per minute per '
+  'user, counted together with FastAPI''s; anonymous requests 100 per minute per X-Forwarded-For address. '
+  'Over the limit: 429 RATE_LIMITED with Retry-After. Read-only requests are checked but cannot be counted.';
+
+-- Rolling-hour budgets per client ------------------------------------------------------------
+create unlogged table private.hourly_budget_uses (
+  bucket text not null,
+  client_id uuid not null,
+  used_at timestamptz not null default now()
+);
+comment on table private.hourly_budget_uses is
+  'One row per unit of a client''s hourly budget spent (bucket message_sending or sophie_analysis). '
+  'Rows older than an hour no longer count and are purged. Unlogged: losing them on a crash is harmless.';
+create index hourly_budget_uses_idx on private.hourly_budget_uses (bucket, client_id, used_at);
+
+create function private.hourly_budget(p_bucket text, p_client_id uuid, p_limit integer)
+returns table (available boolean, used integer, remaining integer, next_available_at timestamptz)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with recent as (
+    select u.used_at from private.hourly_budget_uses u
+    where u.bucket = p_bucket and u.client_id = p_client_id and u.used_at > now() - interval '1 hour'
+  ),
+  n as (select count(*)::integer as used from recent)
+  select n.used < p_limit,
+         n.used,
+         greatest(0, p_limit - n.used),
+         case when n.used < p_limit then now() else (
+           -- A unit frees when the p_limit-th most recent use leaves the rolling hour.
+           select r.used_at + interval '1 hour' from recent r order by r.used_at desc offset p_limit - 1 limit 1
+         ) end
+  from n
+$$;
+comment on function private.hourly_budget(text, uuid, integer) is
+  'A client''s budget in a bucket over the rolling hour, without spending it: whether a unit is available, '
+  'units used and remaining, and when the next unit is available (now when one is).';
+
+create function private.take_hourly_budget(p_bucket text, p_client_id uuid, p_limit integer)
+returns table (allowed boolean, used integer, retry_after_seconds integer, next_available_at timestamptz)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_budget record;
+begin
+  -- One spender per client and bucket at a time, so concurrent requests cannot overshoot.
+  perform pg_advisory_xact_lock(hashtext('hourly_budget:' || p_bucket), hashtext(p_client_id::text));
+  select * into v_budget from private.hourly_budget(p_bucket, p_client_id, p_limit);
+  if v_budget.available then
+    insert into private.hourly_budget_uses (bucket, client_id) values (p_bucket, p_client_id);
+    return query select true, v_budget.used + 1, 0, now();
+  else
+    return query select false, v_budget.used,
+      greatest(1, ceil(extract(epoch from (v_budget.next_available_at - now()))))::integer,
+      v_budget.next_available_at;
+  end if;
+end
+$$;
+comment on function private.take_hourly_budget(text, uuid, integer) is
+  'Spends one unit of a client''s rolling-hour budget when one is available; never raises. Says whether it '
+  'was spent and, if not, when to retry (seconds and time). Rolled back with the caller''s transaction.';
+
+create function private.use_hourly_budget(p_bucket text, p_client_id uuid, p_limit integer, p_what text)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_take record;
+begin
+  select * into v_take from private.take_hourly_budget(p_bucket, p_client_id, p_limit);
+  if not v_take.allowed then
+    perform private.raise_error(
+      429,
+      format('%s is limited to %s per hour for your organisation; try again in %s seconds.',
+        p_what, p_limit, v_take.retry_after_seconds),
+      jsonb_build_object(
+        'limit_per_hour', p_limit, 'used', v_take.used,
+        'retry_after_seconds', v_take.retry_after_seconds, 'retry_at', v_take.next_available_at
+      ),
+      'RATE_LIMITED',
+      jsonb_build_object('Retry-After', v_take.retry_after_seconds::text)
+    );
+  end if;
+end
+$$;
+comment on function private.use_hourly_budget(text, uuid, integer, text) is
+  'Spends one unit of a client''s rolling-hour budget or raises 429 RATE_LIMITED (Retry-After: seconds until '
+  'a unit frees). For routes: the refusal aborts the request, so nothing else it did is stored.';
+
+-- The seed's per-client limits: "Message sending: 60 messages/hour per client",
+-- "Sophie analysis: 1000 requests/hour per client".
+create function private.use_send_budget(p_client_id uuid) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.use_hourly_budget('message_sending', p_client_id, 60, 'Sending messages')
+$$;
+comment on function private.use_send_budget(uuid) is
+  'Message-sending routes (send_message, ai_send): 60 sends per client in any rolling hour, else 429. '
+  'Campaign (M1-M3) sends are not counted here: the sequence tick and prepare_send budget them.';
+
+create function private.use_sophie_budget(p_client_id uuid) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.use_hourly_budget('sophie_analysis', p_client_id, 1000, 'Sophie analysis')
+$$;
+comment on function private.use_sophie_budget(uuid) is
+  'For Sophie analysis routes: spends one of the client''s 1,000 requests per rolling hour, else 429 with Retry-After.';
+
+create function private.sophie_budget(p_client_id uuid)
+returns table (available boolean, remaining integer, next_available_at timestamptz)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select b.available, b.remaining, b.next_available_at from private.hourly_budget('sophie_analysis', p_client_id, 1000) b
+$$;
+comment on function private.sophie_budget(uuid) is
+  'For Sophie workers: whether the client has Sophie analysis budget now and when it next has (defer the job '
+  'until next_available_at, then spend with take_hourly_budget(''sophie_analysis'', client, 1000)).';
+
+-- Housekeeping -------------------------------------------------------------------------------
 create function private.purge_api_rate_limits() returns void
 language sql
 security definer
 set search_path = ''
 as $$
-  delete from private.api_rate_limits where window_start < now() - interval '5 minutes'
+  delete from private.api_rate_limits where window_start < now() - interval '5 minutes';
+  delete from private.hourly_budget_uses where used_at < now() - interval '1 hour';
 $$;
+comment on function private.purge_api_rate_limits() is
+  'Drops minute windows older than five minutes and budget uses older than an hour (every five minutes).';
 
-revoke all on private.api_rate_limits from public, anon, authenticated;
-revoke all on function private.hit_api_rate_limit(text, integer), private.purge_api_rate_limits()
+revoke all on private.api_rate_limits, private.hourly_budget_uses from public, anon, authenticated;
+revoke all on function private.hit_api_rate_limit(text, integer), private.peek_api_rate_limit(text, integer),
+  private.pre_request(), private.hourly_budget(text, uuid, integer), private.take_hourly_budget(text, uuid, integer),
+  private.use_hourly_budget(text, uuid, integer, text), private.use_send_budget(uuid),
+  private.use_sophie_budget(uuid), private.sophie_budget(uuid), private.purge_api_rate_limits()
   from public, anon, authenticated;
-grant execute on function private.hit_api_rate_limit(text, integer) to service_role;
+grant execute on function private.hit_api_rate_limit(text, integer), private.hourly_budget(text, uuid, integer),
+  private.take_hourly_budget(text, uuid, integer), private.use_hourly_budget(text, uuid, integer, text),
+  private.use_send_budget(uuid), private.use_sophie_budget(uuid), private.sophie_budget(uuid)
+  to service_role;
+
+-- PostgREST calls the hook as the request's role: anon and authenticated must reach it. It is anon's
+-- only door into schema private (supabase/tests/001_schema_guards.sql keeps it that way).
+grant usage on schema private to anon;
+grant execute on function private.pre_request() to anon, authenticated, service_role;
+
+-- Register the hook (Supabase allows this setting on authenticator; `supabase/local/bootstrap.sql`
+-- creates the role before any migration runs locally) and have PostgREST re-read its configuration.
+alter role authenticator set pgrst.db_pre_request = 'private.pre_request';
+notify pgrst, 'reload config';
 
 select private.schedule_cron('purge-api-rate-limits', '*/5 * * * *', 'select private.purge_api_rate_limits()');

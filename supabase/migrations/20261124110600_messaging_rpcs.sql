@@ -25,6 +25,8 @@ begin
   if coalesce(p_message_category, 'human_manual') <> 'human_manual' then
     raise exception 'message_category must be human_manual (got %)', p_message_category using errcode = '22023';
   end if;
+  -- The seed's 60 sends per client and rolling hour (429 with Retry-After; a refusal stores nothing).
+  perform private.use_send_budget(v_lead.client_id);
   -- queue_sms refuses an opted-out or suppressed number with 42501: a person cannot message it either.
   v_id := private.queue_sms(v_lead.id, p_content, 'human_manual', auth.uid());
   select m.* into v_msg from public.messages m where m.id = v_id;

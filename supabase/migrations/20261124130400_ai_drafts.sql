@@ -226,6 +226,8 @@ begin
   end if;
   -- A person approved it: it goes as their message (manual mode does not hold it back), still
   -- marked ai_generated with the AI's record.
+  -- The seed's 60 sends per client and rolling hour, shared with send_message; a refusal keeps the draft.
+  perform private.use_send_budget(v_lead.client_id);
   v_id := private.ai_send_message(v_lead.id, v_content, jsonb_strip_nulls(v_ai), 'human_manual', auth.uid());
   if v_conv.id is not null then
     delete from public.messages m where m.conversation_id = v_conv.id and m.status = 'draft';
