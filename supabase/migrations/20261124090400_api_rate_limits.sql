@@ -282,7 +282,7 @@ grant execute on function private.pre_request() to anon, authenticated, service_
 
 -- Register the hook (Supabase allows this setting on authenticator; `supabase/local/bootstrap.sql`
 -- creates the role before any migration runs locally) and have PostgREST re-read its configuration.
-alter role authenticator set pgrst.db_pre_request = 'private.pre_request';
+alter role authenticator set "pgrst.db_pre_request" to 'private.pre_request';
 notify pgrst, 'reload config';
 
 select private.schedule_cron('purge-api-rate-limits', '*/5 * * * *', 'select private.purge_api_rate_limits()');
