@@ -68,7 +68,7 @@ def postgrest_response(exc: psycopg.Error) -> tuple[int, dict[str, str], dict[st
 @pytest.fixture
 def fresh_minute() -> None:
     """Keep a test inside one clock minute so the fixed window cannot roll over mid-test."""
-    if time.time() % 60 > 45:
+    if time.time() % 60 > 52:
         time.sleep(60 - time.time() % 60 + 0.1)
 
 

@@ -7,7 +7,7 @@ select plan(24);
 -- What PostgREST does before every request: switch to the request's role, set the request
 -- GUCs and call the function named by pgrst.db_pre_request on role authenticator. Returns
 -- null when the request may go on, else the error as a PostgREST client would see it.
-create function tests.pgrst_pre_request(
+create or replace function tests.pgrst_pre_request(
   p_role text, p_claims jsonb, p_headers jsonb default '{}', p_method text default 'POST',
   p_path text default '/rpc/list_datasets'
 ) returns jsonb
@@ -40,7 +40,7 @@ exception when others then
 end
 $$;
 
-create function tests.pgrst_as_user(p_user uuid, p_method text default 'POST') returns jsonb
+create or replace function tests.pgrst_as_user(p_user uuid, p_method text default 'POST') returns jsonb
 language sql
 as $$
   select tests.pgrst_pre_request('authenticated',
@@ -48,13 +48,13 @@ as $$
     '{"x-forwarded-for": "192.0.2.10"}', p_method)
 $$;
 
-create function tests.pgrst_as_anon(p_headers jsonb, p_claims jsonb default '{"role": "anon"}') returns jsonb
+create or replace function tests.pgrst_as_anon(p_headers jsonb, p_claims jsonb default '{"role": "anon"}') returns jsonb
 language sql
 as $$
   select tests.pgrst_pre_request('anon', p_claims, p_headers, 'POST', '/rpc/anything')
 $$;
 
-create function tests.passing(p_calls integer, p_call text) returns integer
+create or replace function tests.pre_request_passes(p_calls integer, p_call text) returns integer
 language plpgsql
 as $$
 declare
@@ -85,7 +85,7 @@ select is(
 );
 
 -- Per user -----------------------------------------------------------------------------------
-select is(tests.passing(100, format('select tests.pgrst_as_user(%L)', :'user_a')), 100,
+select is(tests.pre_request_passes(100, format('select tests.pgrst_as_user(%L)', :'user_a')), 100,
   'a user''s first 100 PostgREST requests in the minute go through');
 select tests.pgrst_as_user(:'user_a') as refused \gset
 select is((:'refused'::jsonb) ->> 'sqlstate', 'PGRST', 'the 101st raises PostgREST''s custom error');
@@ -120,13 +120,13 @@ select is(tests.pgrst_as_user(:'user_b'), null, 'another user is unaffected');
 -- One count with FastAPI ------------------------------------------------------------------------
 select tests.authenticate_as_service_role();
 select is(
-  tests.passing(60, format(
+  tests.pre_request_passes(60, format(
     $$select case when h.allowed then null else '{}'::jsonb end from private.hit_api_rate_limit(%L, 100) h$$,
     'user:' || :'user_c')),
   60, 'user C spends 60 requests through FastAPI (private.hit_api_rate_limit, the API''s limiter)'
 );
 select tests.clear_authentication();
-select is(tests.passing(40, format('select tests.pgrst_as_user(%L)', :'user_c')), 40,
+select is(tests.pre_request_passes(40, format('select tests.pgrst_as_user(%L)', :'user_c')), 40,
   '... and 40 more through PostgREST');
 select is(tests.pgrst_as_user(:'user_c') -> 'http' ->> 'status', '429',
   'the 101st of the minute is refused by PostgREST: both doors share one count');
@@ -137,7 +137,7 @@ select tests.clear_authentication();
 
 -- Anonymous requests: per client address ---------------------------------------------------------
 select is(
-  tests.passing(100, $$select tests.pgrst_as_anon('{"x-forwarded-for": "203.0.113.7, 10.0.0.1"}')$$), 100,
+  tests.pre_request_passes(100, $$select tests.pgrst_as_anon('{"x-forwarded-for": "203.0.113.7, 10.0.0.1"}')$$), 100,
   'an address''s first 100 anonymous requests go through (the first X-Forwarded-For entry is the client)'
 );
 select is(tests.pgrst_as_anon('{"x-forwarded-for": "203.0.113.7"}') -> 'http' ->> 'status', '429',
@@ -148,7 +148,7 @@ select is(tests.pgrst_as_anon('{"x-forwarded-for": "198.51.100.2"}'), null, 'ano
 select is(tests.pgrst_as_anon('{"x-forwarded-for": "not an address"}'), null,
   'an unparsable X-Forwarded-For is no error (counted as the shared unknown address)');
 select is(
-  tests.passing(150, $$select tests.pgrst_pre_request('service_role', '{"role": "service_role"}')$$), 150,
+  tests.pre_request_passes(150, $$select tests.pgrst_pre_request('service_role', '{"role": "service_role"}')$$), 150,
   'service_role (webhooks, workers, edge functions) is not limited'
 );
 
