@@ -127,6 +127,7 @@ comment on function private.pre_request() is
 
 -- Rolling-hour budgets per client ------------------------------------------------------------
 create unlogged table private.hourly_budget_uses (
+  id bigint generated always as identity primary key,
   bucket text not null,
   client_id uuid not null,
   used_at timestamptz not null default now()
