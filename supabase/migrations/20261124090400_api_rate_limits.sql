@@ -92,6 +92,12 @@ begin
     -- The client's address: the first X-Forwarded-For entry (what Supabase's gateway puts first).
     v_forwarded := trim(split_part(
       coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb ->> 'x-forwarded-for', ',', 1));
+    -- Some proxies write a port: 203.0.113.7:51234, [2001:db8::1]:443.
+    v_forwarded := coalesce(
+      substring(v_forwarded from '^\[([0-9A-Fa-f:.]+)\](?::[0-9]+)?$'),
+      substring(v_forwarded from '^([0-9.]+):[0-9]+$'),
+      v_forwarded
+    );
     begin
       v_subject := 'ip:' || host(v_forwarded::inet);
     exception when invalid_text_representation then

@@ -2,7 +2,7 @@
 -- per-address for anonymous requests, 429 RATE_LIMITED with Retry-After over the limit.
 -- Everything runs in one transaction, so now() (and so the minute window) cannot roll over.
 begin;
-select plan(24);
+select plan(26);
 
 -- What PostgREST does before every request: switch to the request's role, set the request
 -- GUCs and call the function named by pgrst.db_pre_request on role authenticator. Returns
@@ -144,7 +144,14 @@ select is(tests.pgrst_as_anon('{"x-forwarded-for": "203.0.113.7"}') -> 'http' ->
   'its 101st is refused, whatever proxies it came through');
 select is(tests.pgrst_as_anon('{"x-forwarded-for": "203.0.113.7"}', '{}') -> 'http' ->> 'status', '429',
   'a request without any JWT (no claims, role anon) counts as the same address');
+select is(tests.pgrst_as_anon('{"x-forwarded-for": "203.0.113.7:51234"}') -> 'http' ->> 'status', '429',
+  'an address written with a port is the same address');
 select is(tests.pgrst_as_anon('{"x-forwarded-for": "198.51.100.2"}'), null, 'another address is unaffected');
+select is(
+  tests.pre_request_passes(100, $$select tests.pgrst_as_anon('{"x-forwarded-for": "[2001:DB8::1]:443"}')$$)
+    + tests.pre_request_passes(1, $$select tests.pgrst_as_anon('{"x-forwarded-for": "2001:db8::1"}')$$),
+  100, 'IPv6 too: [2001:DB8::1]:443 and 2001:db8::1 are one address'
+);
 select is(tests.pgrst_as_anon('{"x-forwarded-for": "not an address"}'), null,
   'an unparsable X-Forwarded-For is no error (counted as the shared unknown address)');
 select is(
