@@ -20,12 +20,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from dbr.auth import Caller
 from dbr.db import as_caller, as_service
-from dbr.providers.calcom import Attendee, CalcomClient, CalcomError, Slot, zone
+from dbr.providers.calcom import (
+    Attendee,
+    CalcomBooking,
+    CalcomClient,
+    CalcomError,
+    Slot,
+    zone,
+)
 
 log = logging.getLogger("dbr.bookings")
 
@@ -62,6 +70,37 @@ class InvalidBookingTime(BookingError):
     """The start time is naive or in the past."""
 
     status = 400
+
+
+class LeadOptedOut(BookingError):
+    """The lead texted STOP or its number is on the suppression list: no call is booked."""
+
+    status = 409
+
+    def __init__(self, lead_id: uuid.UUID) -> None:
+        super().__init__(
+            "This lead has opted out; no call can be booked for them.",
+            details={"lead_id": str(lead_id), "reason": "opted_out"},
+        )
+
+
+async def _opted_out(pool: AsyncConnectionPool, lead_id: uuid.UUID) -> bool:
+    async with as_service(pool) as conn:
+        row = await (
+            await conn.execute("select private.lead_is_opted_out(%s) as o", (lead_id,))
+        ).fetchone()
+    return bool(row and row["o"])
+
+
+def _refused_as_opted_out(exc: psycopg.Error) -> bool:
+    """record_booking's 409 for an opted-out lead (private.raise_error, SQLSTATE PGRST)."""
+    if exc.sqlstate != "PGRST":
+        return False
+    try:
+        body = json.loads(exc.diag.message_primary or "")
+    except ValueError:
+        return False
+    return (body.get("details") or {}).get("reason") == "opted_out"
 
 
 @dataclass(frozen=True)
@@ -201,8 +240,10 @@ async def book_for_lead(
     """Books a call for a lead at `start_time` (aware) and records it on the lead.
 
     Raises LeadNotFound (404: absent or not visible to `acting_user`), BookingForbidden (403:
-    read_only), InvalidBookingTime (400), or CalcomError (Cal.com refused or failed: nothing
-    was recorded; `.retryable` says whether trying later may help).
+    read_only), InvalidBookingTime (400), LeadOptedOut (409: STOP or suppressed; Cal.com is not
+    called, and a booking that raced with the opt-out is cancelled there), or CalcomError
+    (Cal.com refused or failed: nothing was recorded; `.retryable` says whether trying later
+    may help).
     """
     lead_id = uuid.UUID(str(lead_id))
     if start_time.tzinfo is None:
@@ -216,6 +257,9 @@ async def book_for_lead(
     else:
         async with as_service(pool) as conn:
             lead = await _load_lead(conn, lead_id, check_write=False)
+
+    if await _opted_out(pool, lead.id):
+        raise LeadOptedOut(lead.id)  # refused before Cal.com is called at all
 
     existing = await _same_booking(pool, lead, start_time)
     if existing is not None:
@@ -245,6 +289,40 @@ async def book_for_lead(
         "attendees": cal.attendees,
         "location": cal.location,
     }
+    try:
+        result = await _record(pool, lead, cal, acting_user, booking_url, notes, details)
+    except psycopg.Error as exc:
+        if not _refused_as_opted_out(exc):
+            raise
+        # The lead opted out while Cal.com was booking: take the booking back.
+        try:
+            await client.cancel_booking(cal.uid, reason="The lead has opted out of contact.")
+        except CalcomError:
+            log.exception(
+                "could not cancel Cal.com booking %s of opted-out lead %s", cal.uid, lead.id
+            )
+        raise LeadOptedOut(lead.id) from exc
+    log.info("booked %s for lead %s (created=%s)", cal.uid, lead.id, result["created"])
+    return Booking(
+        id=cal.uid,
+        record_id=uuid.UUID(result["booking_id"]),
+        lead_id=lead.id,
+        start_time=cal.start,
+        end_time=cal.end,
+        booking_url=result.get("booking_url") or booking_url,
+        created=bool(result["created"]),
+    )
+
+
+async def _record(
+    pool: AsyncConnectionPool,
+    lead: _Lead,
+    cal: CalcomBooking,
+    acting_user: Caller | None,
+    booking_url: str | None,
+    notes: str | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
     async with as_service(pool) as conn:
         row = await (
             await conn.execute(
@@ -265,17 +343,7 @@ async def book_for_lead(
                 ),
             )
         ).fetchone()
-    result = row["r"]
-    log.info("booked %s for lead %s (created=%s)", cal.uid, lead.id, result["created"])
-    return Booking(
-        id=cal.uid,
-        record_id=uuid.UUID(result["booking_id"]),
-        lead_id=lead.id,
-        start_time=cal.start,
-        end_time=cal.end,
-        booking_url=result.get("booking_url") or booking_url,
-        created=bool(result["created"]),
-    )
+    return row["r"]
 
 
 def booking_fallback_message(error: CalcomError) -> str:

@@ -276,3 +276,19 @@ def test_staff_message_resets_the_safeguard(db, db_url, ai_settings, claude):
     inbound(db, world, lead_id, "Hi Jo")
     (outcome,) = _run(db_url, ai_settings, claude)
     assert outcome.result["status"] == "sent"
+
+
+def test_a_number_on_the_suppression_list_gets_no_ai_answer(db, db_url, ai_settings, claude):
+    world = make_world(db)
+    lead_id = make_lead(db, world)
+    inbound(db, world, lead_id, "Yes, tell me more")  # ai.reply queued (not run yet)
+    # Staff put the number on the do-not-contact list; the lead row itself is not flagged.
+    db.execute(
+        "insert into public.suppressions (client_id, phone_number, reason, source)"
+        " values (%s, %s, 'asked on the phone', 'staff')",
+        (world.client_id, lead(db, lead_id)["phone_number"]),
+    )
+    (outcome,) = _run(db_url, ai_settings, claude)
+    assert outcome.status == "done"
+    assert outcome.result == {"status": "skipped", "reason": "opted_out"}
+    assert claude.requests == [] and ai_messages(db, lead_id) == []

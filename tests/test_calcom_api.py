@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dbr.fakes.calcom import EventType, FakeCalcom
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
@@ -283,3 +285,46 @@ def test_the_clients_own_event_type_is_booked(api, db, token_for):
             assert booking["end_time"] == utc(at(start.date(), 10, 30)).isoformat()
         finally:
             api.app.state.calcom = None
+
+
+def _opt_out(db, lead, how: str) -> None:
+    """`stop`: the lead texted STOP; `suppressed`: staff put the number on the do-not-contact
+    list (the lead row itself is not flagged)."""
+    row = db.execute(
+        "select client_id, phone_number from public.leads where id = %s", (lead,)
+    ).fetchone()
+    if how == "stop":
+        db.execute(
+            "select private.opt_out_number(%s, %s, 'Replied \"STOP\"', 'inbound_keyword')",
+            (row["client_id"], row["phone_number"]),
+        )
+    else:
+        db.execute(
+            "insert into public.suppressions (client_id, phone_number, reason, source)"
+            " values (%s, %s, 'asked on the phone', 'staff')",
+            (row["client_id"], row["phone_number"]),
+        )
+
+
+@pytest.mark.parametrize("how", ["stop", "suppressed"])
+def test_an_opted_out_lead_is_not_booked_and_calcom_is_never_called(
+    calcom_api, db, token_for, fake_calcom, how
+):
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id, status="HOT")
+    _opt_out(db, lead, how)
+    before = lead_row(db, lead)
+    err = assert_error(
+        book(calcom_api, token_for(t.admin), lead, at(next_weekday(), 10)), 409, "CONFLICT"
+    )
+    assert "opted out" in err["message"]
+    assert err["details"] == {"lead_id": str(lead), "reason": "opted_out"}
+    assert fake_calcom.requests == [] and fake_calcom.bookings == {}
+    assert lead_row(db, lead) == before and not before["call_booked"]
+    assert (
+        db.execute(
+            "select count(*) as n from public.bookings where lead_id = %s", (lead,)
+        ).fetchone()["n"]
+        == 0
+    )
+    assert notifications_for(db, t.client_id) == []

@@ -35,6 +35,25 @@ as $$
   select exists (select from public.suppressions s where s.client_id = p_client_id and s.phone_number = p_phone)
 $$;
 
+-- The one definition of "opted out" every path asks (bookings, AI answers, sends).
+create function private.lead_is_opted_out(p_lead_id uuid) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce((
+    select l.opted_out or l.contact_status = 'OPTED_OUT'
+      or private.number_is_suppressed(l.client_id, l.phone_number)
+    from public.leads l where l.id = p_lead_id
+  ), false)
+$$;
+comment on function private.lead_is_opted_out(uuid) is
+  'True when the lead texted STOP (opted_out / OPTED_OUT) or its number is on the client''s suppression list '
+  '(a staff entry does not flag the lead row): no booking, AI answer or send for it.';
+revoke all on function private.lead_is_opted_out(uuid) from public, anon, authenticated;
+grant execute on function private.lead_is_opted_out(uuid) to service_role;
+
 create function private.queue_sms(
   p_lead_id uuid,
   p_content text,

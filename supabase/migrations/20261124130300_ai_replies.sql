@@ -97,7 +97,7 @@ begin
   end if;
   -- The confirmation of a booking the AI just made may go out although booking switched manual mode on.
   v_booked := p_booking_id is not null and v_lead.cal_booking_id is not distinct from p_booking_id;
-  if v_lead.opted_out then
+  if private.lead_is_opted_out(v_lead.id) then
     return 'opted_out';
   elsif v_lead.archived then
     return 'archived';

@@ -132,8 +132,10 @@ begin
   where cv.id = p_conversation_id;
   if v_lead.id is null then
     return jsonb_build_object('action', 'skip', 'reason', 'not_found');
-  elsif v_lead.opted_out or v_lead.archived then
-    return jsonb_build_object('action', 'skip', 'reason', case when v_lead.opted_out then 'opted_out' else 'archived' end);
+  elsif private.lead_is_opted_out(v_lead.id) then
+    return jsonb_build_object('action', 'skip', 'reason', 'opted_out');
+  elsif v_lead.archived then
+    return jsonb_build_object('action', 'skip', 'reason', 'archived');
   end if;
   return jsonb_build_object(
     'action', 'generate', 'context', private.ai_context(p_conversation_id),

@@ -89,6 +89,12 @@ begin
   if not found then
     raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
   end if;
+  -- Nobody books a call for a lead who opted out (staff or the AI). A booking the lead made on
+  -- Cal.com themselves (webhook) is a fact and is recorded; the lead stays OPTED_OUT.
+  if p_source <> 'webhook' and private.lead_is_opted_out(p_lead_id) then
+    perform private.raise_error(409, 'This lead has opted out; no call can be booked for them.',
+      jsonb_build_object('lead_id', p_lead_id, 'reason', 'opted_out'));
+  end if;
 
   select * into v_booking from public.bookings b where b.cal_booking_uid = p_booking_uid;
   if found then
