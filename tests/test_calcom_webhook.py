@@ -4,6 +4,7 @@ stand-in's signed deliveries: created, cancelled, rescheduled, duplicates, bad s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 from datetime import timedelta
@@ -270,3 +271,83 @@ def test_unknown_lead_and_unsupported_events_are_acknowledged_and_ignored(edge_f
     assert other.json()["result"]["reason"] == "unsupported_event"
     malformed = edge_function.post_event({"triggerEvent": "BOOKING_CREATED", "payload": {}})
     assert malformed.status_code == 400
+
+
+# ------------------------------------------------------------ out-of-order deliveries
+
+
+def _event(trigger: str, lead, uid: str, start, previous: tuple[str, Any] | None = None):
+    payload: dict[str, Any] = {
+        "uid": uid,
+        "eventTypeId": STANDIN_EVENT_TYPE_ID,
+        "startTime": start.isoformat(),
+        "endTime": (start + timedelta(minutes=30)).isoformat(),
+        "metadata": {"lead_id": str(lead)},
+    }
+    if previous is not None:
+        old_uid, old_start = previous
+        payload |= {
+            "rescheduleUid": old_uid,
+            "rescheduleStartTime": old_start.isoformat(),
+            "rescheduleEndTime": (old_start + timedelta(minutes=30)).isoformat(),
+        }
+    return {"triggerEvent": trigger, "payload": payload}
+
+
+def _story(name: str, lead, day) -> tuple[list[dict[str, Any]], str | None, Any]:
+    """What really happened on Cal.com, as the webhook events it sends, and the call that
+    stands at the end (uid, start) - or (None, None) when none does."""
+    a, b, c = (f"{name}-{x}-{uuid.uuid4().hex[:8]}" for x in "abc")
+    t1, t2, t3 = at(day, 10), at(day, 14), at(day, 16, 30)
+    created = _event("BOOKING_CREATED", lead, a, t1)
+    moved = _event("BOOKING_RESCHEDULED", lead, b, t2, (a, t1))
+    if name == "reschedule":
+        return [created, moved], b, t2
+    if name == "reschedule-twice":
+        return [created, moved, _event("BOOKING_RESCHEDULED", lead, c, t3, (b, t2))], c, t3
+    if name == "reschedule-then-cancel":
+        return [created, moved, _event("BOOKING_CANCELLED", lead, b, t2)], None, None
+    assert name == "cancel"
+    return [created, _event("BOOKING_CANCELLED", lead, a, t1)], None, None
+
+
+STORIES = ("reschedule", "reschedule-twice", "reschedule-then-cancel", "cancel")
+
+
+@pytest.mark.parametrize("story", STORIES)
+def test_any_delivery_order_with_duplicates_converges_to_one_call_at_the_latest_time(db, story):
+    t = make_tenant(db)
+    day = next_weekday()
+    n_events = len(_story(story, uuid.uuid4(), day)[0])
+    for order in itertools.permutations(range(n_events)):
+        lead = make_lead(db, t.client_id, t.dataset_id, status="HOT")
+        events, final_uid, final_start = _story(story, lead, day)
+        # Every delivery in this order, then all of them again (Cal.com retries).
+        for i in [*order, *reversed(order)]:
+            db.execute("select private.ingest_calcom_webhook(%s::jsonb)", (json.dumps(events[i]),))
+        active = [b for b in bookings_of(db, lead) if b["status"] == "accepted"]
+        row = lead_row(db, lead)
+        where = f"{story}, order {order}"
+        if final_uid is None:
+            assert active == [], where
+            assert not row["call_booked"] and row["cal_booking_id"] is None, where
+            assert row["call_booked_time"] is None and row["contact_status"] == "HOT", where
+        else:
+            assert [b["uid"] for b in active] == [final_uid], where
+            assert row["call_booked"] and row["cal_booking_id"] == final_uid, where
+            assert row["call_booked_time"] == final_start, where
+            assert row["contact_status"] == "CALL_BOOKED", where
+            assert active[0]["start_time"] == final_start, where
+
+
+def test_reschedule_delivered_before_the_creation_leaves_one_booking(edge_function, db):
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id, status="WARM")
+    (created, moved), new_uid, new_start = _story("reschedule", lead, next_weekday())
+    assert edge_function.post_event(moved).status_code == 200
+    late = edge_function.post_event(created)
+    assert late.status_code == 200 and late.json()["result"]["status"] == "already_recorded"
+    stored = {b["uid"]: b["status"] for b in bookings_of(db, lead)}
+    assert stored == {created["payload"]["uid"]: "rescheduled", new_uid: "accepted"}
+    row = lead_row(db, lead)
+    assert (row["cal_booking_id"], row["call_booked_time"]) == (new_uid, new_start)

@@ -49,6 +49,43 @@ as $$
   select coalesce(nullif(trim(concat_ws(' ', p_lead.first_name, p_lead.last_name)), ''), p_lead.phone_number)
 $$;
 
+create function private.supersede_booking(
+  p_lead public.leads, p_old_uid text, p_new public.bookings, p_details jsonb
+) returns public.bookings
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_old public.bookings;
+begin
+  update public.bookings b
+  set status = case when b.status = 'accepted' then 'rescheduled'::public.booking_status else b.status end,
+      rescheduled_to_uid = p_new.cal_booking_uid
+  where b.cal_booking_uid = p_old_uid and b.lead_id = p_lead.id
+  returning * into v_old;
+  if found then
+    return v_old;
+  end if;
+  -- Not seen yet: a placeholder with the times the reschedule reported (or the new ones).
+  insert into public.bookings (
+    client_id, dataset_id, lead_id, cal_booking_uid, status, start_time, end_time, source,
+    previous_lead_status, rescheduled_to_uid, details
+  ) values (
+    p_lead.client_id, p_lead.dataset_id, p_lead.id, p_old_uid, 'rescheduled',
+    coalesce((p_details ->> 'reschedule_start_time')::timestamptz, p_new.start_time),
+    coalesce((p_details ->> 'reschedule_end_time')::timestamptz, p_new.end_time),
+    'webhook', p_new.previous_lead_status, p_new.cal_booking_uid, jsonb_build_object('placeholder', true)
+  )
+  on conflict (cal_booking_uid) do nothing;
+  return null;
+end
+$$;
+comment on function private.supersede_booking(public.leads, text, public.bookings, jsonb) is
+  'Marks a lead''s booking as replaced by p_new (an accepted one becomes rescheduled). A booking not seen yet '
+  '(the reschedule overtook its creation) is stored as a rescheduled placeholder (details.placeholder) whose '
+  'late BOOKING_CREATED only fills in its times. Returns the old booking, or null when it was a placeholder.';
+
 create function private.record_booking(
   p_lead_id uuid,
   p_booking_uid text,
@@ -69,6 +106,8 @@ declare
   v_lead public.leads;
   v_booking public.bookings;
   v_old public.bookings;
+  v_target public.bookings;
+  v_next public.bookings;
   v_prev_status public.lead_status;
   v_rescheduled boolean := false;
   v_notified integer;
@@ -109,6 +148,54 @@ begin
       where id = v_booking.id
       returning * into v_booking;
     end if;
+    if v_booking.details ? 'placeholder' then
+      -- Known so far only as the old half of a reschedule that overtook it: now its times are known.
+      update public.bookings
+      set start_time = p_start_time, end_time = p_end_time,
+          details = (details - 'placeholder') || coalesce(p_details, '{}'::jsonb)
+      where id = v_booking.id
+      returning * into v_booking;
+    end if;
+    if p_rescheduled_from_uid is not null then
+      -- A reschedule whose new booking we already know (its cancellation overtook it): the old
+      -- booking is replaced all the same, and the lead follows the new one (booked or not).
+      v_old := private.supersede_booking(v_lead, p_rescheduled_from_uid, v_booking, p_details);
+      if v_old.cal_booking_uid = v_lead.cal_booking_id and v_lead.call_booked then
+        -- The call now stands where the chain of reschedules from the new booking ends.
+        v_target := v_booking;
+        for v_hops in 1..100 loop
+          exit when v_target.status <> 'rescheduled' or v_target.rescheduled_to_uid is null;
+          select * into v_next from public.bookings b where b.cal_booking_uid = v_target.rescheduled_to_uid;
+          exit when not found;
+          v_target := v_next;
+        end loop;
+        if v_target.status = 'accepted' then
+          update public.leads
+          set call_booked_time = v_target.start_time, cal_booking_id = v_target.cal_booking_uid
+          where id = p_lead_id;
+        else
+          update public.leads
+          set call_booked = false, call_booked_time = null, cal_booking_id = null,
+              contact_status = case
+                when contact_status = 'CALL_BOOKED' then coalesce(v_old.previous_lead_status, 'REPLIED')
+                else contact_status
+              end
+          where id = p_lead_id;
+          perform private.notify_booking_staff(
+            v_lead, 'Call cancelled',
+            private.lead_display_name(v_lead) || ' moved their call and then cancelled it.',
+            'immediate',
+            jsonb_build_object('event', 'booking_cancelled', 'lead_id', v_lead.id, 'booking_uid', p_booking_uid,
+              'rescheduled_from_uid', p_rescheduled_from_uid)
+          );
+        end if;
+        return jsonb_build_object(
+          'booking_id', v_booking.id, 'uid', v_booking.cal_booking_uid, 'created', false,
+          'status', v_booking.status, 'start_time', v_booking.start_time, 'end_time', v_booking.end_time,
+          'booking_url', v_booking.booking_url, 'lead_updated', true
+        );
+      end if;
+    end if;
     return jsonb_build_object(
       'booking_id', v_booking.id, 'uid', v_booking.cal_booking_uid, 'created', false,
       'status', v_booking.status, 'start_time', v_booking.start_time, 'end_time', v_booking.end_time,
@@ -147,6 +234,12 @@ begin
     p_rescheduled_from_uid, coalesce(p_details, '{}'::jsonb)
   )
   returning * into v_booking;
+
+  if p_rescheduled_from_uid is not null and not v_rescheduled then
+    -- The reschedule overtook the creation of the booking it replaces: remember that booking as
+    -- replaced, so its late BOOKING_CREATED changes nothing (no phantom second call).
+    perform private.supersede_booking(v_lead, p_rescheduled_from_uid, v_booking, p_details);
+  end if;
 
   update public.leads
   set call_booked = true,
@@ -285,6 +378,7 @@ comment on function private.record_booking_cancellation(text, text, text, uuid, 
   'An unknown uid with p_lead_id and p_start_time leaves a cancelled tombstone so a late "created" is ignored.';
 
 revoke all on function private.notify_booking_staff(public.leads, text, text, text, jsonb),
+  private.supersede_booking(public.leads, text, public.bookings, jsonb),
   private.booking_when(uuid, timestamptz), private.lead_display_name(public.leads),
   private.record_booking(uuid, text, timestamptz, timestamptz, text, uuid, text, text, jsonb, text),
   private.record_booking_cancellation(text, text, text, uuid, timestamptz, timestamptz, jsonb)

@@ -13,6 +13,8 @@ declare
   v_from_uid text;
   v_start timestamptz;
   v_end timestamptz;
+  v_old_start timestamptz;
+  v_old_end timestamptz;
   v_lead_text text;
   v_lead_id uuid;
   v_known_lead uuid;
@@ -43,6 +45,16 @@ begin
   exception when others then
     raise exception 'payload.startTime / endTime are not timestamps' using errcode = '22023';
   end;
+  if v_trigger = 'BOOKING_RESCHEDULED' then
+    -- The replaced booking's times, kept for it in case its own BOOKING_CREATED comes later.
+    begin
+      v_old_start := (v_payload ->> 'rescheduleStartTime')::timestamptz;
+      v_old_end := greatest((v_payload ->> 'rescheduleEndTime')::timestamptz, v_old_start);
+    exception when others then
+      v_old_start := null;
+      v_old_end := null;
+    end;
+  end if;
   if v_trigger <> 'BOOKING_CANCELLED' and v_start is null then
     raise exception 'a % event needs payload.startTime', v_trigger using errcode = '22023';
   end if;
@@ -96,7 +108,9 @@ begin
       'title', v_payload -> 'title',
       'attendees', v_payload -> 'attendees',
       'location', v_payload -> 'location',
-      'metadata', v_payload -> 'metadata'
+      'metadata', v_payload -> 'metadata',
+      'reschedule_start_time', v_old_start,
+      'reschedule_end_time', v_old_end
     ));
     if v_trigger = 'BOOKING_CANCELLED' then
       v_result := private.record_booking_cancellation(
