@@ -41,6 +41,8 @@ DEFAULT_TIMEZONE = "Europe/London"
 # Cal.com requires an attendee email; SMS leads often have none. A reserved (.invalid) domain
 # makes sure Cal.com's emails to the attendee go nowhere.
 PLACEHOLDER_EMAIL_DOMAIN = "sms-lead.invalid"
+# How far ahead a day may be looked at or a call booked (docs/api-map.md, "Cal.com rules").
+MAX_DAYS_AHEAD = 365
 
 
 class BookingError(Exception):
@@ -250,6 +252,8 @@ async def book_for_lead(
         raise InvalidBookingTime("start_time needs a timezone (ISO 8601 with offset or Z).")
     if start_time <= datetime.now(UTC):
         raise InvalidBookingTime("start_time is in the past.")
+    if start_time > datetime.now(UTC) + timedelta(days=MAX_DAYS_AHEAD):
+        raise InvalidBookingTime(f"start_time is more than {MAX_DAYS_AHEAD} days ahead.")
 
     if acting_user is not None:
         async with as_caller(pool, acting_user) as conn:

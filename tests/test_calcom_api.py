@@ -4,9 +4,12 @@ Cal.com stand-in."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from dbr.bookings import MAX_DAYS_AHEAD
 from dbr.fakes.calcom import EventType, FakeCalcom
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
@@ -328,3 +331,122 @@ def test_an_opted_out_lead_is_not_booked_and_calcom_is_never_called(
         == 0
     )
     assert notifications_for(db, t.client_id) == []
+
+
+# ------------------------------------------------------------------ strict, range-checked input
+
+
+def _today(tz: str = "Europe/London") -> date:
+    return datetime.now(ZoneInfo(tz)).date()
+
+
+def _field_error(resp, field: str) -> dict:
+    err = assert_error(resp, 400, "VALIDATION_ERROR")
+    assert field in {d["field"] for d in err["details"]}, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31",  # was a 500 (OverflowError)
+        "0999-01-01",  # was a 502 (year not zero-padded for Cal.com)
+        "0001-01-01",
+        0,  # was accepted as 1970-01-01
+        20261201,
+        True,
+        None,
+        "2026-12-01T00:00:00",
+        "2026-1-5",
+        "far-past",
+        "far-future",
+    ],
+)
+def test_availability_date_must_be_a_yyyy_mm_dd_string_within_range(
+    calcom_api, db, token_for, fake_calcom, value
+):
+    t = make_tenant(db)
+    if value == "far-past":
+        value = (_today() - timedelta(days=2)).isoformat()
+    elif value == "far-future":
+        value = (_today() + timedelta(days=MAX_DAYS_AHEAD + 1)).isoformat()
+    resp = calcom_api.post(
+        "/api/calcom/check-availability", json={"date": value}, headers=token_for(t.admin)
+    )
+    _field_error(resp, "date")
+    assert fake_calcom.requests == []
+
+
+def test_availability_range_is_the_days_of_the_requested_time_zone(calcom_api, db, token_for):
+    t = make_tenant(db)
+    h = token_for(t.admin)
+    url = "/api/calcom/check-availability"
+    for tz in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):  # UTC+14 and UTC-11
+        today = _today(tz)
+        for day in (today - timedelta(days=1), today, today + timedelta(days=MAX_DAYS_AHEAD)):
+            resp = calcom_api.post(url, json={"date": day.isoformat(), "timezone": tz}, headers=h)
+            assert resp.status_code == 200, (tz, day, resp.text)
+        late = (today + timedelta(days=MAX_DAYS_AHEAD + 1)).isoformat()
+        _field_error(calcom_api.post(url, json={"date": late, "timezone": tz}, headers=h), "date")
+    _field_error(
+        calcom_api.post(url, json={"date": _today().isoformat(), "timezone": 5}, headers=h),
+        "timezone",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("start_time", "9999-12-31T10:00:00Z"),
+        ("start_time", "0999-01-07T10:00:00Z"),
+        ("start_time", 0),
+        ("start_time", 1893456000),
+        ("start_time", "2030-01-07"),
+        ("start_time", "far-future"),
+        ("lead_id", 123),
+        ("notes", 5),
+    ],
+)
+def test_create_booking_inputs_are_strict_and_range_checked(
+    calcom_api, db, token_for, fake_calcom, field, value
+):
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id)
+    if value == "far-future":
+        value = (datetime.now(UTC) + timedelta(days=MAX_DAYS_AHEAD + 1)).isoformat()
+    body = {"lead_id": str(lead), "start_time": at(next_weekday(), 10).isoformat(), field: value}
+    resp = calcom_api.post("/api/calcom/create-booking", json=body, headers=token_for(t.admin))
+    _field_error(resp, field)
+    assert fake_calcom.requests == []
+    assert not lead_row(db, lead)["call_booked"]
+
+
+def test_openapi_states_the_real_statuses_of_the_calcom_routes(calcom_api):
+    paths = calcom_api.get("/openapi.json").json()["paths"]
+    expected = {
+        "/api/calcom/check-availability": {"200", "400", "401", "403", "429", "502", "503"},
+        "/api/calcom/create-booking": {
+            "200",
+            "400",
+            "401",
+            "403",
+            "404",
+            "409",
+            "429",
+            "502",
+            "503",
+        },
+    }
+    for path, statuses in expected.items():
+        responses = paths[path]["post"]["responses"]
+        assert set(responses) - {"422"} == statuses, path  # 422: H5 removes it app-wide
+        for status in statuses - {"200"}:
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
+    body = paths["/api/calcom/check-availability"]["post"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    schemas = calcom_api.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas[ref]["properties"]["date"]["type"] == "string"
+    assert schemas[ref]["properties"]["date"]["format"] == "date"
+    error = schemas["ErrorBody"]
+    assert error["required"] == ["error"]

@@ -8,15 +8,23 @@ slow (try again), 409 when the time was just taken, 502 when Cal.com refused the
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from api.deps import CallerDep, PoolDep
 from api.errors import ApiError
-from dbr.bookings import BookingError, book_for_lead, slots_for_client
+from dbr.bookings import MAX_DAYS_AHEAD, BookingError, book_for_lead, slots_for_client
 from dbr.db import as_caller
 from dbr.providers.calcom import CalcomClient, CalcomError, calcom_client, zone
 
@@ -34,9 +42,41 @@ def calcom_dep(request: Request) -> CalcomClient:
 CalcomDep = Annotated[CalcomClient, Depends(calcom_dep)]
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)"
+)
+
+
+def _iso_date_text(value: Any) -> Any:
+    """Only a JSON string in the seed's YYYY-MM-DD format is a date (not 0, not a datetime)."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ValueError("must be a date string in the format YYYY-MM-DD")
+    return value
+
+
+def _iso_datetime_text(value: Any) -> Any:
+    """Only a JSON string in ISO 8601 with a time and an offset (or Z) is a time."""
+    if not isinstance(value, str) or not _DATETIME.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time string with an offset or Z")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_text)]
+
+
 class AvailabilityRequest(BaseModel):
-    date: dt.date = Field(description="The day to look at, YYYY-MM-DD (in `timezone`).")
-    timezone: str = Field("Europe/London", description="IANA time zone of the day and answer.")
+    # Checked before `date`, whose range is counted in this time zone.
+    timezone: StrictStr = Field(
+        "Europe/London", description="IANA time zone of the day and of the answer."
+    )
+    date: IsoDate = Field(
+        description=(
+            "The day to look at, YYYY-MM-DD, in `timezone`: from yesterday to "
+            f"{MAX_DAYS_AHEAD} days ahead (that zone's calendar)."
+        )
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -44,18 +84,75 @@ class AvailabilityRequest(BaseModel):
         zone(value)
         return value
 
+    @field_validator("date")
+    @classmethod
+    def _in_range(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        tz = info.data.get("timezone") or "Europe/London"
+        today = dt.datetime.now(zone(tz)).date()
+        if value < today - dt.timedelta(days=1):
+            raise ValueError(f"must not be before yesterday ({today - dt.timedelta(days=1)})")
+        if value > today + dt.timedelta(days=MAX_DAYS_AHEAD):
+            raise ValueError(f"must be at most {MAX_DAYS_AHEAD} days ahead")
+        return value
+
 
 class BookingRequest(BaseModel):
     lead_id: uuid.UUID
-    start_time: dt.datetime = Field(description="ISO 8601 with offset or Z; one of the open slots.")
-    notes: str | None = Field(None, max_length=2000)
+    start_time: IsoDateTime = Field(
+        description=(
+            "ISO 8601 with offset or Z; one of the open slots, in the future and at most "
+            f"{MAX_DAYS_AHEAD} days ahead."
+        )
+    )
+    notes: StrictStr | None = Field(None, max_length=2000)
+
+    @field_validator("lead_id", mode="before")
+    @classmethod
+    def _uuid_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a UUID string")
+        return value
 
     @field_validator("start_time")
     @classmethod
-    def _aware(cls, value: dt.datetime) -> dt.datetime:
+    def _in_range(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None:
             raise ValueError("start_time needs a timezone offset or Z")
+        now = dt.datetime.now(dt.UTC)
+        if value <= now:
+            raise ValueError("must be in the future")
+        if value > now + dt.timedelta(days=MAX_DAYS_AHEAD):
+            raise ValueError(f"must be at most {MAX_DAYS_AHEAD} days ahead")
         return value
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="VALIDATION_ERROR, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, ...")
+    message: str = Field(description="Human-readable.")
+    details: Any = Field(
+        None, description="Context; for 400 a list of {field, reason} naming each bad field."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The seed's error body, for every status other than 200."""
+
+    error: ErrorDetail
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "The body is not valid (details name each field).",
+        401: "No valid access token.",
+        403: "Not an active member of a client, or the role may not book (read_only).",
+        404: "The lead does not exist or the caller cannot see it.",
+        409: "The time was just taken (SLOT_UNAVAILABLE) or the lead opted out (CONFLICT).",
+        429: "Rate limited (Retry-After says when to try again).",
+        502: "Cal.com refused the request (CALCOM_ERROR).",
+        503: "Cal.com is down or slow (CALCOM_UNAVAILABLE, Retry-After) or not set up "
+        "(CALCOM_NOT_CONFIGURED).",
+    }
+    return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
 
 
 def calcom_failure(exc: CalcomError) -> ApiError:
@@ -86,7 +183,7 @@ def calcom_failure(exc: CalcomError) -> ApiError:
     )
 
 
-@router.post("/check-availability")
+@router.post("/check-availability", responses=_responses(400, 401, 403, 429, 502, 503))
 async def check_availability(
     body: AvailabilityRequest, caller: CallerDep, pool: PoolDep, calcom: CalcomDep
 ) -> dict[str, Any]:
@@ -105,7 +202,7 @@ async def check_availability(
     return {"slots": [{"time": s.start.isoformat(), "duration": s.duration_minutes} for s in slots]}
 
 
-@router.post("/create-booking")
+@router.post("/create-booking", responses=_responses(400, 401, 403, 404, 409, 429, 502, 503))
 async def create_booking(
     body: BookingRequest, caller: CallerDep, pool: PoolDep, calcom: CalcomDep
 ) -> dict[str, Any]:
