@@ -5,9 +5,12 @@ function's WebCrypto implementation of the signature)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
+import psycopg
 import pytest
 
 from dbr.fakes.twilio import inbound_params, new_sid, sign
@@ -197,3 +200,82 @@ def test_not_a_post_or_not_a_form_is_refused(functions_server):
     assert httpx.get(url).status_code == 405
     assert httpx.post(url, json={"MessageSid": "SM1"}).status_code == 415
     assert httpx.get(functions_server.base_url + "/no-such-function").status_code == 404
+
+
+# ------------------------------------------------------------------ odd bytes, missing From
+
+
+def post_raw(url: str, raw: str) -> httpx.Response:
+    """POSTs a form body exactly as given (percent-encodings included), signed over the fields
+    as a WHATWG form parser decodes them (invalid UTF-8 becomes U+FFFD)."""
+    fields = dict(parse_qsl(raw, keep_blank_values=True, errors="replace"))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": sign(LOCAL_AUTH_TOKEN, url, fields),
+    }
+    return httpx.post(url, content=raw.encode("ascii"), headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("body", "stored"),
+    [
+        ("Yes\x00please call", "Yes\ufffdplease call"),  # was a 500 and the reply was lost
+        ("\x00", "\ufffd"),
+        ("Call me \x01\x07\x1b\x7f today", "Call me \x01\x07\x1b\x7f today"),
+        ("%caf%E9%20ok", "caf\ufffd ok"),  # latin-1, not UTF-8
+        ("%%ED%A0%80 lone surrogate", "\ufffd\ufffd\ufffd lone surrogate"),  # CESU-8
+        ("%%C0%80 overlong NUL", "\ufffd\ufffd overlong NUL"),
+    ],
+)
+def test_odd_bytes_in_a_signed_reply_are_stored_safely_and_never_lost(
+    db, functions_server, conversation, body, stored
+):
+    sender, lead = conversation
+    url = functions_server.twilio_webhook
+    if body.startswith("%"):  # raw percent-encoded bytes after the marker
+        params = reply_params(db, lead, sender, "x")
+        raw = urlencode({k: v for k, v in params.items() if k != "Body"})
+        resp = post_raw(url, raw + "&Body=" + body[1:].replace(" ", "%20"))
+    else:
+        params = reply_params(db, lead, sender, body)
+        resp = post(url, params)
+    assert resp.status_code == 200 and resp.text == TWIML, resp.text
+    [row] = inbound_rows(db, params["MessageSid"])
+    assert (row["lead_id"], row["content"]) == (lead, stored)
+    lead_row = db.execute("select * from public.leads where id = %s", (lead,)).fetchone()
+    assert lead_row["latest_lead_reply"] == stored and lead_row["contact_status"] == "REPLIED"
+    assert len(ai_jobs(db, row["id"])) == 1  # handled like any other reply
+
+
+@pytest.mark.parametrize("from_", [None, "", "   "])
+def test_an_inbound_message_without_from_is_400_and_stores_nothing(
+    db, functions_server, conversation, from_
+):
+    sender, lead = conversation
+    params = reply_params(db, lead, sender, "Who is this?")
+    if from_ is None:
+        del params["From"]
+    else:
+        params["From"] = from_
+    resp = post(functions_server.twilio_webhook, params)
+    assert resp.status_code == 400, resp.text
+    assert inbound_rows(db, params["MessageSid"]) == []
+    assert (
+        db.execute(
+            "select count(*) as n from private.unmatched_inbound where message_sid = %s",
+            (params["MessageSid"],),
+        ).fetchone()["n"]
+        == 0
+    )
+
+
+def test_the_sql_refuses_an_inbound_message_without_from_too(db, conversation):
+    sender, lead = conversation
+    params = reply_params(db, lead, sender, "Who is this?")
+    del params["From"]
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute("select private.ingest_twilio_webhook(%s::jsonb)", (json.dumps(params),))
+    assert caught.value.sqlstate == "PGRST"
+    assert json.loads(caught.value.diag.message_detail or "{}")["status"] == 400
+    assert json.loads(caught.value.diag.message_primary or "{}")["code"] == "VALIDATION_ERROR"
+    assert inbound_rows(db, params["MessageSid"]) == []

@@ -74,6 +74,11 @@ declare
   v_delay integer;
   v_suppressed boolean;
 begin
+  if v_from is null then
+    -- Without the sender the message belongs to no lead and cannot be answered: refused, not stored.
+    perform private.raise_error(400, 'an inbound message needs its From number',
+      jsonb_build_object('field', 'From', 'message_sid', p_sid));
+  end if;
   if trim(v_body) = '' then
     v_body := case when coalesce(nullif(p_params ->> 'NumMedia', ''), '0')::integer > 0 then '[media message]'
       else '[empty message]' end;

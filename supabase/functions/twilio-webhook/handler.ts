@@ -8,7 +8,15 @@
 //    SMS, on MessageSid + status for callbacks), once.
 // 3. Answer empty TwiML at once; the AI reply and notifications are jobs, not done here.
 // A database failure answers 500 so that Twilio retries the delivery; fields the SQL refuses
-// (SQLSTATE 22023) answer 400.
+// (SQLSTATE 22023, or private.raise_error's PGRST with a 4xx status) answer that 4xx.
+//
+// Odd bytes never lose a message: a NUL (which PostgreSQL text and jsonb cannot hold) and a
+// lone UTF-16 surrogate become U+FFFD in every field, after the signature was checked over the
+// fields as received; invalid UTF-8 percent-encodings are already U+FFFD from the form parser;
+// other control characters are stored as sent. The original is not kept: an SMS body is text,
+// and U+FFFD shows staff exactly where the unreadable character was.
+// An inbound message (Body or SmsStatus=received) without a From number is refused with 400
+// and nothing is stored: without the sender it belongs to no lead and cannot be answered.
 
 import { type Ingest, ingestTwilioParams } from "./db.ts";
 import { SIGNATURE_HEADER, validSignature } from "./signature.ts";
@@ -32,6 +40,26 @@ export function publicUrl(req: Request, base: string | undefined): string {
   const url = new URL(req.url);
   if (!base) return req.url;
   return `${base.replace(/\/+$/, "")}/${FUNCTION_NAME}${url.search}`;
+}
+
+/** The field with NUL and lone surrogates replaced by U+FFFD (storable as text and jsonb). */
+export function storable(value: string): string {
+  return value.toWellFormed().replaceAll("\u0000", "\uFFFD");
+}
+
+/** A 4xx the SQL answered for the fields themselves (retrying cannot help), or null. */
+export function refusalStatus(err: unknown): number | null {
+  const e = err as { code?: string; detail?: string };
+  if (e?.code === "22023") return 400;
+  if (e?.code === "PGRST") {
+    try {
+      const status = Number(JSON.parse(e.detail ?? "{}").status);
+      if (status >= 400 && status < 500) return status;
+    } catch {
+      // not private.raise_error's detail: a server-side failure
+    }
+  }
+  return null;
 }
 
 export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
@@ -59,15 +87,22 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
     }
     const params: Record<string, string> = {};
     for (const [name, value] of form) {
-      if (!(name in params)) params[name] = value;
+      const key = storable(name);
+      if (!(key in params)) params[key] = storable(value);
+    }
+    const inbound = "Body" in params || (params.SmsStatus ?? "").toLowerCase() === "received";
+    if (inbound && !(params.From ?? "").trim()) {
+      console.warn(`twilio-webhook: inbound ${params.MessageSid ?? "?"} without From refused`);
+      return text(400, "An inbound message needs its From number.");
     }
     try {
       await deps.ingest(params);
     } catch (err) {
-      // 22023: the SQL refused the fields themselves (no MessageSid...): retrying cannot help.
-      if ((err as { code?: string }).code === "22023") {
+      // The SQL refused the fields themselves (no MessageSid...): retrying cannot help.
+      const refused = refusalStatus(err);
+      if (refused !== null) {
         console.warn(`twilio-webhook: refused: ${(err as Error).message}`);
-        return text(400, "Not a Twilio message webhook.");
+        return text(refused, "Not a Twilio message webhook.");
       }
       console.error(`twilio-webhook: ingest failed for ${params.MessageSid ?? "?"}:`, err);
       return text(500, "Temporary failure; please retry.");

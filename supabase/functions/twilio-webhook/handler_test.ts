@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 
-import { createHandler, EMPTY_TWIML } from "./handler.ts";
+import { createHandler, EMPTY_TWIML, refusalStatus, storable } from "./handler.ts";
 import { computeSignature } from "./signature.ts";
 
 const TOKEN = "handler-test-token";
@@ -13,7 +13,7 @@ const FIELDS = {
   AccountSid: "AC10ca1000000000000000000000000000",
 };
 
-function setup(fail: false | { code?: string } = false) {
+function setup(fail: false | { code?: string; detail?: string } = false) {
   const stored: Record<string, string>[] = [];
   const handler = createHandler({
     authToken: () => TOKEN,
@@ -97,6 +97,42 @@ Deno.test("a database failure is a 500 so that Twilio retries", async () => {
 Deno.test("fields the database refuses are a 400, not a retry loop", async () => {
   const { handler } = setup({ code: "22023" });
   const res = await handler(await signedPost({ AccountSid: FIELDS.AccountSid }));
+  assert.equal(res.status, 400);
+  await res.body?.cancel();
+});
+
+Deno.test("a NUL or a lone surrogate becomes U+FFFD; other text is kept as sent", () => {
+  assert.equal(storable("Yes\u0000please"), "Yes\uFFFDplease");
+  assert.equal(storable("a\uD800b\uDC00"), "a\uFFFDb\uFFFD");
+  assert.equal(storable("\u{1F600} ok \u0001\u007F"), "\u{1F600} ok \u0001\u007F");
+});
+
+Deno.test("a signed reply with a NUL byte reaches the database with U+FFFD", async () => {
+  const { handler, stored } = setup();
+  const res = await handler(await signedPost({ ...FIELDS, Body: "Yes\u0000please" }));
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.deepEqual(stored, [{ ...FIELDS, Body: "Yes\uFFFDplease" }]);
+});
+
+Deno.test("an inbound message without From is a 400 and stores nothing", async () => {
+  const { handler, stored } = setup();
+  const { From: _from, ...noFrom } = FIELDS;
+  for (const fields of [noFrom, { ...FIELDS, From: " " }]) {
+    const res = await handler(await signedPost(fields));
+    assert.equal(res.status, 400);
+    await res.body?.cancel();
+  }
+  assert.deepEqual(stored, []);
+});
+
+Deno.test("private.raise_error's 4xx (SQLSTATE PGRST) is answered as that status", async () => {
+  assert.equal(refusalStatus({ code: "PGRST", detail: '{"status": 400, "headers": {}}' }), 400);
+  assert.equal(refusalStatus({ code: "PGRST", detail: '{"status": 503}' }), null);
+  assert.equal(refusalStatus({ code: "PGRST", detail: "not json" }), null);
+  assert.equal(refusalStatus({ code: "08006" }), null);
+  const { handler } = setup({ code: "PGRST", detail: '{"status": 400}' });
+  const res = await handler(await signedPost(FIELDS));
   assert.equal(res.status, 400);
   await res.body?.cancel();
 });
