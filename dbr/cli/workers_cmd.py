@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -48,27 +49,112 @@ def workers_command(
 
 
 _LEAD_SQL = """
-select l.id, l.phone_number, l.first_name, l.last_name, c.name as client_name,
+select l.id, l.client_id, l.phone_number, l.first_name, l.last_name, c.name as client_name,
        c.twilio_phone_number, c.twilio_messaging_service_sid
 from public.leads l join public.clients c on c.id = l.client_id
 """
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-def find_lead(conn: psycopg.Connection[Any], to: str, region: str = "GB") -> dict[str, Any]:
-    """The lead named by id or phone number (the most recently updated one for a number)."""
+def _phone(raw: str, region: str, what: str) -> str:
+    phone = to_e164(raw, region) or (raw if _E164.fullmatch(raw) else None)
+    if not phone:
+        raise typer.BadParameter(f"{raw!r} is not {what}")
+    return phone
+
+
+def find_client(
+    conn: psycopg.Connection[Any],
+    client: str | None,
+    to_number: str | None,
+    region: str = "GB",
+) -> dict[str, Any] | None:
+    """The client named by `--client` (id or name) and/or `--to-number` (its Twilio number)."""
+    found = None
+    if client:
+        try:
+            rows = conn.execute(
+                "select id, name, twilio_phone_number from public.clients where id = %s",
+                (uuid.UUID(client),),
+            ).fetchall()
+        except ValueError:
+            rows = conn.execute(
+                "select id, name, twilio_phone_number from public.clients"
+                " where lower(name) = lower(%s) order by created_at",
+                (client.strip(),),
+            ).fetchall()
+        if not rows:
+            raise typer.BadParameter(f"no client {client!r} (give its id or exact name)")
+        if len(rows) > 1:
+            ids = ", ".join(str(r["id"]) for r in rows)
+            raise typer.BadParameter(
+                f"{len(rows)} clients are called {client!r} ({ids}): give the id"
+            )
+        found = rows[0]
+    if to_number:
+        number = _phone(to_number, region, "a phone number")
+        if found is not None:
+            if found["twilio_phone_number"] != number:
+                raise typer.BadParameter(
+                    f"{number} is not the number of {found['name']} "
+                    f"({found['twilio_phone_number'] or 'none'})"
+                )
+        else:
+            found = conn.execute(
+                "select id, name, twilio_phone_number from public.clients"
+                " where twilio_phone_number = %s",
+                (number,),
+            ).fetchone()
+            if found is None:
+                raise typer.BadParameter(f"no client has the Twilio number {number}")
+    return found
+
+
+def find_lead(
+    conn: psycopg.Connection[Any],
+    to: str,
+    region: str = "GB",
+    *,
+    client: str | None = None,
+    to_number: str | None = None,
+) -> dict[str, Any]:
+    """The lead named by id, or by phone number within the client given by `client` (id or
+    name) or `to_number` (its Twilio number). A number that is a lead in several clients is
+    refused without one of them; within a client the most recently updated lead is shown
+    (the inbound SMS itself is matched by the database as Twilio's would be)."""
+    target = find_client(conn, client, to_number, region)
     try:
-        lead_id = uuid.UUID(to)
+        lead_id: uuid.UUID | None = uuid.UUID(to)
     except ValueError:
-        phone = to_e164(to, region)
-        if not phone:
-            raise typer.BadParameter(f"{to!r} is neither a lead id nor a phone number") from None
-        row = conn.execute(
-            _LEAD_SQL + " where l.phone_number = %s order by l.updated_at desc limit 1", (phone,)
-        ).fetchone()
+        lead_id = None
+    if lead_id is None:
+        phone = _phone(to, region, "a lead id nor a phone number")
+        rows = conn.execute(
+            _LEAD_SQL + " where l.phone_number = %s"
+            " and (%s::uuid is null or l.client_id = %s::uuid)"
+            " order by l.updated_at desc",
+            (phone, target and target["id"], target and target["id"]),
+        ).fetchall()
+        clients = {r["client_id"]: r["client_name"] for r in rows}
+        if len(clients) > 1:
+            listed = "; ".join(f"{name} ({cid})" for cid, name in clients.items())
+            raise typer.BadParameter(
+                f"{phone} is a lead in {len(clients)} clients: {listed}. Say which with "
+                "--client <id or name> or --to-number <the client's Twilio number>."
+            )
+        row = rows[0] if rows else None
+        if row is None:
+            where = f" in {target['name']}" if target else ""
+            raise typer.BadParameter(f"no lead with the number {phone}{where}")
     else:
         row = conn.execute(_LEAD_SQL + " where l.id = %s", (lead_id,)).fetchone()
-    if not row:
-        raise typer.BadParameter(f"no lead {to}")
+        if not row:
+            raise typer.BadParameter(f"no lead {to}")
+        if target is not None and row["client_id"] != target["id"]:
+            raise typer.BadParameter(
+                f"lead {to} belongs to {row['client_name']} ({row['client_id']}), "
+                f"not to {target['name']} ({target['id']})"
+            )
     if not (row["twilio_phone_number"] or row["twilio_messaging_service_sid"]):
         raise typer.BadParameter(
             f"{row['client_name']} has no Twilio number or messaging service to reply to"
@@ -105,12 +191,23 @@ def post_reply(
 def simulate_reply(
     to: str = typer.Option(..., "--to", help="Lead id, or the lead's phone number."),
     text: str = typer.Option(..., "--text", help="What the lead texts back."),
+    client: str = typer.Option(
+        None,
+        "--client",
+        help="The client (id or name) whose lead texts back; needed when the number is a lead "
+        "in several clients.",
+    ),
+    to_number: str = typer.Option(
+        None,
+        "--to-number",
+        help="The client's Twilio number the lead texts (how a real SMS finds its client).",
+    ),
     url: str = typer.Option(None, help="Webhook URL (default: the local twilio-webhook function)."),
 ) -> None:
     """Text back as a lead: Twilio's signed inbound webhook, posted to the local function."""
     settings = get_settings()
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
-        lead = find_lead(conn, to)
+        lead = find_lead(conn, to, client=client, to_number=to_number)
         try:
             resp, params = post_reply(settings, lead, text, url=url)
         except httpx.HTTPError as exc:
