@@ -14,6 +14,7 @@ from dbr.bookings import (
     BookingForbidden,
     InvalidBookingTime,
     LeadNotFound,
+    LeadOptedOut,
     book_for_lead,
     booking_fallback_message,
     report_booking_failure,
@@ -153,3 +154,41 @@ def test_a_failed_booking_is_reported_to_staff_with_a_polite_fallback(
     text = booking_fallback_message(error)
     assert "team will be in touch" in text and "booked for" not in text
     assert not lead_row(db, lead)["call_booked"]
+
+
+def test_a_lead_opting_out_while_calcom_books_is_not_booked_and_calcom_is_told(
+    db, db_url, calcom: CalcomClient, fake_calcom
+):
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id, status="HOT")
+    phone = db.execute("select phone_number from public.leads where id = %s", (lead,)).fetchone()
+
+    class StopWhileBooking(CalcomClient):
+        """Cal.com answers the booking, and meanwhile the lead texts STOP."""
+
+        async def create_booking(self, **kw: Any) -> Any:
+            booking = await super().create_booking(**kw)
+            db.execute(
+                "select private.opt_out_number(%s, %s, 'Replied \"STOP\"', 'inbound_keyword')",
+                (t.client_id, phone["phone_number"]),
+            )
+            return booking
+
+    racing = StopWhileBooking(calcom.base_url, default_event_type_id=calcom.default_event_type_id)
+    with pytest.raises(LeadOptedOut) as caught:
+        with_pool(
+            db_url,
+            lambda pool: book_for_lead(
+                pool, racing, lead_id=lead, start_time=at(next_weekday(), 10)
+            ),
+        )
+    assert caught.value.status == 409
+    assert [b["status"] for b in fake_calcom.bookings.values()] == ["cancelled"]
+    row = lead_row(db, lead)
+    assert not row["call_booked"] and row["contact_status"] == "OPTED_OUT"
+    assert (
+        db.execute(
+            "select count(*) as n from public.bookings where lead_id = %s", (lead,)
+        ).fetchone()["n"]
+        == 0
+    )
