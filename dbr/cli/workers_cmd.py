@@ -78,18 +78,24 @@ def find_client(
                 (uuid.UUID(client),),
             ).fetchall()
         except ValueError:
-            rows = conn.execute(
-                "select id, name, twilio_phone_number from public.clients"
-                " where lower(name) = lower(%s) order by created_at",
-                (client.strip(),),
-            ).fetchall()
-        if not rows:
-            raise typer.BadParameter(f"no client {client!r} (give its id or exact name)")
-        if len(rows) > 1:
-            ids = ", ".join(str(r["id"]) for r in rows)
-            raise typer.BadParameter(
-                f"{len(rows)} clients are called {client!r} ({ids}): give the id"
+            # The exact name (any case), else the clients whose name starts with it ("acme").
+            rows = (
+                conn.execute(
+                    "select id, name, twilio_phone_number from public.clients"
+                    " where lower(name) = lower(%s) order by created_at",
+                    (client.strip(),),
+                ).fetchall()
+                or conn.execute(
+                    "select id, name, twilio_phone_number from public.clients"
+                    " where starts_with(lower(name), lower(%s)) order by created_at",
+                    (client.strip(),),
+                ).fetchall()
             )
+        if not rows:
+            raise typer.BadParameter(f"no client {client!r} (give its id, name or a name's start)")
+        if len(rows) > 1:
+            names = "; ".join(f"{r['name']} ({r['id']})" for r in rows)
+            raise typer.BadParameter(f"{len(rows)} clients match {client!r}: {names}. Give the id.")
         found = rows[0]
     if to_number:
         number = _phone(to_number, region, "a phone number")
