@@ -1,8 +1,12 @@
 """Cal.com proxies: open slots for a day, and booking a call for a lead.
 
 Both run as the caller: a lead the caller cannot see is a 404, a read_only member cannot
-book (403). Cal.com failures surface as the seed's error body: 503 when Cal.com is down or
-slow (try again), 409 when the time was just taken, 502 when Cal.com refused the request.
+book (403), an opted-out lead cannot be booked (409 CONFLICT, Cal.com not called). Inputs
+are strict and range-checked (400 VALIDATION_ERROR naming the field): `date` a YYYY-MM-DD
+string from yesterday to MAX_DAYS_AHEAD days ahead in `timezone`, `start_time` an ISO 8601
+string with offset, in the future and at most MAX_DAYS_AHEAD days ahead. Cal.com failures
+surface as the seed's error body: 503 when Cal.com is down or slow (try again), 409 when the
+time was just taken, 502 when Cal.com refused the request.
 """
 
 from __future__ import annotations
