@@ -351,3 +351,21 @@ def test_reschedule_delivered_before_the_creation_leaves_one_booking(edge_functi
     assert stored == {created["payload"]["uid"]: "rescheduled", new_uid: "accepted"}
     row = lead_row(db, lead)
     assert (row["cal_booking_id"], row["call_booked_time"]) == (new_uid, new_start)
+
+
+def test_a_signed_booking_with_a_nul_or_lone_surrogate_is_recorded_not_refused(edge_function, db):
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id, status="HOT")
+    event = _event("BOOKING_CREATED", lead, "odd-" + uuid.uuid4().hex, at(next_weekday(), 11))
+    event["payload"]["additionalNotes"] = "Call me\x00 after 5"
+    # json.dumps writes both as \u escapes, as Cal.com's JSON would.
+    body = json.dumps(event).replace("after 5", "after 5 \\ud800").encode()
+    resp = edge_function.post(body, sign(body, WEBHOOK_SECRET))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["result"]["status"] == "recorded"
+    stored = db.execute(
+        "select notes from public.bookings where cal_booking_uid = %s",
+        (event["payload"]["uid"],),
+    ).fetchone()
+    assert stored["notes"] == "Call me\ufffd after 5 \ufffd"
+    assert lead_row(db, lead)["call_booked"]

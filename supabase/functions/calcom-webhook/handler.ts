@@ -3,6 +3,7 @@
 // CALCOM_WEBHOOK_SECRET, and hands the event to private.ingest_calcom_webhook, which is
 // idempotent per (booking uid, trigger event). A wrong, missing or placeholder signature is a
 // 403 and nothing is stored. Environment is read per request, so a dev router may set it late.
+// After the signature check, NUL and lone surrogates become U+FFFD (storableJson).
 
 import { type Ingest, ingestCalcomEvent } from "./db.ts";
 import { SIGNATURE_HEADER, verifyCalSignature } from "./signature.ts";
@@ -25,6 +26,20 @@ function failure(status: number, code: string, message: string, details: unknown
   return reply(status, { error: { code, message, details } });
 }
 
+/** The parsed body with every NUL and lone surrogate (in keys and strings) replaced by
+ * U+FFFD: PostgreSQL's jsonb refuses both, and a booking must not be lost for a stray byte in
+ * its notes. */
+export function storableJson(value: unknown): unknown {
+  if (typeof value === "string") return value.toWellFormed().replaceAll("\u0000", "\uFFFD");
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [storableJson(k) as string, storableJson(v)]),
+    );
+  }
+  return value;
+}
+
 export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
   return async (req: Request): Promise<Response> => {
     if (req.method !== "POST") {
@@ -44,12 +59,13 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
         reason: check.reason,
       });
     }
-    const text = new TextDecoder().decode(raw);
+    let text: string;
     try {
-      const parsed = JSON.parse(text);
+      const parsed = JSON.parse(new TextDecoder().decode(raw));
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
         throw new Error("not an object");
       }
+      text = JSON.stringify(storableJson(parsed));
     } catch {
       return failure(400, "VALIDATION_ERROR", "The webhook body is not a JSON object.");
     }

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 
-import { createHandler } from "./handler.ts";
+import { createHandler, storableJson } from "./handler.ts";
 import { NO_SECRET_SIGNATURE, signBody } from "./signature.ts";
 
 const SECRET = "whsec_handler_test";
@@ -32,7 +32,7 @@ function post(body: string, signature: string | null, method = "POST") {
   });
 }
 
-Deno.test("a signed event is handed over as the exact raw text", async () => {
+Deno.test("a signed event is handed over as its JSON text", async () => {
   const { handler, stored } = setup(SECRET);
   const res = await handler(post(BODY, await signBody(BODY, SECRET)));
   assert.equal(res.status, 200);
@@ -87,4 +87,17 @@ Deno.test("a database validation error is a 400, anything else a 500 (Cal.com re
   const res = await down.handler(post(BODY, sig));
   assert.equal(res.status, 500);
   assert.equal((await res.json()).error.code, "INTERNAL_ERROR");
+});
+
+Deno.test("NUL and lone surrogates become U+FFFD, in keys and values alike", async () => {
+  assert.deepEqual(
+    storableJson({ a: "x\u0000y", ["k\u0000"]: ["\uD800", 1, null, { n: "\uDC00ok" }], ok: "\u{1F600}" }),
+    { a: "x\uFFFDy", ["k\uFFFD"]: ["\uFFFD", 1, null, { n: "\uFFFDok" }], ok: "\u{1F600}" },
+  );
+  const body = '{"triggerEvent": "BOOKING_CREATED", "payload": {"uid": "bk-2", "additionalNotes": "a\\u0000b"}}';
+  const { handler, stored } = setup(SECRET);
+  const res = await handler(post(body, await signBody(body, SECRET)));
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.deepEqual(stored.map((s) => JSON.parse(s).payload.additionalNotes), ["a\uFFFDb"]);
 });
