@@ -40,6 +40,28 @@ export function storableJson(value: unknown): unknown {
   return value;
 }
 
+/** private.raise_error's 4xx (SQLSTATE PGRST: message = {code, message, details}, detail =
+ * {status}), or null for any other failure. */
+export function raisedError(
+  err: unknown,
+): { status: number; code: string; message: string; details: unknown } | null {
+  const e = err as { code?: string; message?: string; detail?: string };
+  if (e?.code !== "PGRST") return null;
+  try {
+    const status = Number(JSON.parse(e.detail ?? "{}").status);
+    if (!(status >= 400 && status < 500)) return null;
+    const body = JSON.parse(e.message ?? "{}");
+    return {
+      status,
+      code: String(body.code ?? "VALIDATION_ERROR"),
+      message: String(body.message ?? "The event was refused."),
+      details: body.details ?? null,
+    };
+  } catch {
+    return null;
+  }
+}
+
 export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
   return async (req: Request): Promise<Response> => {
     if (req.method !== "POST") {
@@ -74,6 +96,11 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       return reply(200, { received: true, result });
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
+      const refused = raisedError(err);
+      if (refused !== null) {
+        // private.raise_error's refusal (SQLSTATE PGRST): its status and body, no retry loop.
+        return failure(refused.status, refused.code, refused.message, refused.details);
+      }
       if (code.startsWith("22")) {
         // The event is signed but malformed: a retry would not help.
         return failure(400, "VALIDATION_ERROR", (err as Error).message);

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 
-import { createHandler, storableJson } from "./handler.ts";
+import { createHandler, raisedError, storableJson } from "./handler.ts";
 import { NO_SECRET_SIGNATURE, signBody } from "./signature.ts";
 
 const SECRET = "whsec_handler_test";
@@ -8,7 +8,7 @@ const BODY = JSON.stringify({ triggerEvent: "BOOKING_CREATED", payload: { uid: "
 
 function setup(
   secret: string | undefined,
-  fail?: { code?: string; message: string },
+  fail?: { code?: string; message: string; detail?: string },
 ) {
   const stored: string[] = [];
   const handler = createHandler({
@@ -100,4 +100,16 @@ Deno.test("NUL and lone surrogates become U+FFFD, in keys and values alike", asy
   assert.equal(res.status, 200);
   await res.body?.cancel();
   assert.deepEqual(stored.map((s) => JSON.parse(s).payload.additionalNotes), ["a\uFFFDb"]);
+});
+
+Deno.test("private.raise_error's 4xx is answered with its status and body", async () => {
+  const message = '{"code": "VALIDATION_ERROR", "message": "a BOOKING_CREATED event needs payload.uid", "details": null, "hint": null}';
+  const { handler } = setup(SECRET, { code: "PGRST", message, detail: '{"status": 400, "headers": {}}' });
+  const res = await handler(post(BODY, await signBody(BODY, SECRET)));
+  assert.equal(res.status, 400);
+  assert.deepEqual(await res.json(), {
+    error: { code: "VALIDATION_ERROR", message: "a BOOKING_CREATED event needs payload.uid", details: null },
+  });
+  assert.equal(raisedError({ code: "PGRST", message, detail: '{"status": 500}' }), null);
+  assert.equal(raisedError({ code: "08006", message: "down" }), null);
 });
