@@ -280,7 +280,9 @@ comment on function private.record_booking(uuid, text, timestamptz, timestamptz,
   'Records a Cal.com booking for a lead: call_booked, call_booked_time, cal_booking_id, status CALL_BOOKED, '
   'manual mode on, staff notified. With p_rescheduled_from_uid it replaces that booking. Idempotent on the '
   'booking uid: a repeat returns the stored booking with created=false and changes nothing. '
-  'p_details: {cal_booking_id, event_type_id, attendee, ...}.';
+  'Deliveries in any order converge (private.supersede_booking). Sources api/ai: 409 CONFLICT for an '
+  'opted-out lead (private.lead_is_opted_out). '
+  'p_details: {cal_booking_id, event_type_id, attendee, reschedule_start_time, reschedule_end_time, ...}.';
 
 create function private.record_booking_cancellation(
   p_booking_uid text,
