@@ -56,7 +56,7 @@ def test_a_rep_pages_through_a_dataset(db, shop):
         out = call(
             db,
             shop["rep"],
-            "select public.list_leads(p_dataset_id => %s, p_page => %s, p_limit => 50) as r",
+            'select public.list_leads(dataset_id => %s, page => %s, "limit" => 50) as r',
             shop["dataset"],
             page,
         )
@@ -67,7 +67,7 @@ def test_a_rep_pages_through_a_dataset(db, shop):
 
 @pytest.mark.parametrize("typed", ["07700 900007", "+44 7700 900007", "7700900007", "900007"])
 def test_a_phone_typed_any_way_finds_the_lead(db, shop, typed):
-    out = call(db, shop["rep"], "select public.list_leads(p_search => %s) as r", typed)
+    out = call(db, shop["rep"], "select public.list_leads(search => %s) as r", typed)
     assert [lead["phone_number"] for lead in out["leads"]] == ["+447700900007"]
 
 
@@ -75,7 +75,7 @@ def test_search_by_name_and_email_combines_with_filters(db, shop):
     out = call(
         db,
         shop["rep"],
-        "select public.list_leads(p_search => 'surname12', p_sort => 'name', p_order => 'asc')"
+        'select public.list_leads(search => \'surname12\', sort => \'name\', "order" => \'asc\')'
         " as r",
     )
     assert [lead["last_name"] for lead in out["leads"]] == [
@@ -85,13 +85,13 @@ def test_search_by_name_and_email_combines_with_filters(db, shop):
     out = call(
         db,
         shop["rep"],
-        "select public.list_leads(p_search => 'LEAD7@EXAMPLE.COM', p_archived => true) as r",
+        "select public.list_leads(search => 'LEAD7@EXAMPLE.COM', archived => true) as r",
     )
     assert [lead["id"] for lead in out["leads"]] == [str(shop["lead"])]
     out = call(
         db,
         shop["rep"],
-        "select public.list_leads(p_search => 'lead7@example.com', p_archived => false) as r",
+        "select public.list_leads(search => 'lead7@example.com', archived => false) as r",
     )
     assert out["leads"] == [] and out["pagination"]["total"] == 0
 
@@ -161,7 +161,7 @@ def test_roles_and_tenants(db, shop):
     rival = make_user(db, make_client(db, "Rival"), "admin")
     raises(db, rival, "P0002", "select public.get_lead(%s) as r", lead)
     raises(db, rival, "P0002", "select public.toggle_lead_archive(%s) as r", lead)
-    assert call(db, rival, "select public.list_leads(p_search => '900007') as r")["leads"] == []
+    assert call(db, rival, "select public.list_leads(search => '900007') as r")["leads"] == []
     # Assigning to someone from another client is refused, whatever the path.
     msg = raises(
         db,
@@ -179,10 +179,10 @@ def test_roles_and_tenants(db, shop):
 
 def test_list_validates_paging_and_sorting(db, shop):
     for args, fragment in [
-        ("p_limit => 101", "limit must be between 1 and 100"),
-        ("p_page => 0", "page must be 1 or more"),
-        ("p_sort => 'phone'", "sort must be one of"),
-        ("p_order => 'random'", "order must be asc or desc"),
+        ('"limit" => 101', "limit must be between 1 and 100"),
+        ("page => 0", "page must be 1 or more"),
+        ("sort => 'phone'", "sort must be one of"),
+        ('"order" => \'random\'', "order must be asc or desc"),
     ]:
         assert fragment in raises(
             db, shop["rep"], "22023", f"select public.list_leads({args}) as r"

@@ -112,7 +112,7 @@ $$;
 comment on function private.valid_dataset_name(text) is 'The trimmed dataset name; 22023 when blank or over 200 characters.';
 
 -- GET /api/datasets ------------------------------------------------------------------------
-create function public.list_datasets(
+create function private.list_datasets(
   p_status public.campaign_status default null,
   p_sort text default 'created',
   p_order text default 'desc'
@@ -153,12 +153,26 @@ begin
   return jsonb_build_object('datasets', v_rows);
 end
 $$;
+comment on function private.list_datasets(public.campaign_status, text, text) is 'Body of public.list_datasets (security invoker).';
+
+create function public.list_datasets(
+  status public.campaign_status default null,
+  sort text default 'created',
+  "order" text default 'desc'
+) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.list_datasets(status, sort, "order")
+$$;
 comment on function public.list_datasets(public.campaign_status, text, text) is
   'GET /api/datasets: the caller''s visible datasets, optionally by campaign status, '
   'sorted by created | name | leads_count, asc | desc. Returns {"datasets": [...]}.';
 
 -- GET /api/datasets/[id] -------------------------------------------------------------------
-create function public.get_dataset(p_id uuid) returns jsonb
+create function private.get_dataset(p_id uuid) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -174,11 +188,21 @@ begin
   return jsonb_build_object('dataset', private.dataset_json(v_dataset));
 end
 $$;
+comment on function private.get_dataset(uuid) is 'Body of public.get_dataset (security invoker).';
+
+create function public.get_dataset(id uuid) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_dataset(id)
+$$;
 comment on function public.get_dataset(uuid) is
   'GET /api/datasets/[id]: {"dataset": {...}}; P0002 when the dataset does not exist or is not visible.';
 
 -- POST /api/datasets -----------------------------------------------------------------------
-create function public.create_dataset(
+create function private.create_dataset(
   p_name text,
   p_description text default null,
   p_campaign_start_date timestamptz default null
@@ -208,11 +232,24 @@ begin
   ));
 end
 $$;
+comment on function private.create_dataset(text, text, timestamptz) is 'Body of public.create_dataset (security invoker).';
+
+create function public.create_dataset(
+  name text,
+  description text default null,
+  campaign_start_date timestamptz default null
+) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.create_dataset(name, description, campaign_start_date)
+$$;
 comment on function public.create_dataset(text, text, timestamptz) is
   'POST /api/datasets: creates a draft dataset for the caller''s client (admins and managers).';
 
 -- PUT /api/datasets/[id] -------------------------------------------------------------------
-create function public.update_dataset(p_id uuid, p_patch jsonb) returns jsonb
+create function private.update_dataset(p_id uuid, p_patch jsonb) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -257,12 +294,21 @@ begin
   return jsonb_build_object('dataset', private.dataset_json(v_dataset));
 end
 $$;
+comment on function private.update_dataset(uuid, jsonb) is 'Body of public.update_dataset (security invoker).';
+
+create function public.update_dataset(id uuid, patch jsonb) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.update_dataset(id, patch)
+$$;
 comment on function public.update_dataset(uuid, jsonb) is
   'PUT /api/datasets/[id]: patches name, description, campaign_status, campaign_start_date, '
   'campaign_end_date (other keys: 22023). Status transitions and date order are checked by trigger.';
 
 -- DELETE /api/datasets/[id] ----------------------------------------------------------------
-create function public.delete_dataset(p_id uuid) returns jsonb
+create function private.delete_dataset(p_id uuid) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -280,16 +326,31 @@ begin
   return jsonb_build_object('success', true, 'dataset_id', p_id);
 end
 $$;
+comment on function private.delete_dataset(uuid) is 'Body of public.delete_dataset (security invoker).';
+
+create function public.delete_dataset(id uuid) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.delete_dataset(id)
+$$;
 comment on function public.delete_dataset(uuid) is
   'DELETE /api/datasets/[id]: admins only; cascades to leads, conversations and messages.';
 
 revoke all on function private.dataset_json(public.datasets), private.require_member(),
   private.parse_timestamptz_field(jsonb, text), private.reject_unknown_keys(jsonb, text []),
-  private.text_field(jsonb, text), private.valid_dataset_name(text)
+  private.text_field(jsonb, text), private.valid_dataset_name(text),
+  private.list_datasets(public.campaign_status, text, text), private.get_dataset(uuid),
+  private.create_dataset(text, text, timestamptz), private.update_dataset(uuid, jsonb),
+  private.delete_dataset(uuid)
 from public, anon;
 grant execute on function private.dataset_json(public.datasets), private.require_member(),
   private.parse_timestamptz_field(jsonb, text), private.reject_unknown_keys(jsonb, text []),
-  private.text_field(jsonb, text), private.valid_dataset_name(text)
+  private.text_field(jsonb, text), private.valid_dataset_name(text),
+  private.list_datasets(public.campaign_status, text, text), private.get_dataset(uuid),
+  private.create_dataset(text, text, timestamptz), private.update_dataset(uuid, jsonb),
+  private.delete_dataset(uuid)
 to authenticated, service_role;
 
 revoke all on function public.list_datasets(public.campaign_status, text, text), public.get_dataset(uuid),

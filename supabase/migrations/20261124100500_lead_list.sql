@@ -208,16 +208,16 @@ comment on function private.list_leads_page(
   'leads select policy explicitly (caller''s client, visible datasets only).';
 
 create function public.list_leads(
-  p_dataset_id uuid default null,
-  p_status public.lead_status default null,
-  p_sentiment public.lead_sentiment default null,
-  p_search text default null,
-  p_archived boolean default null,
-  p_manual_mode boolean default null,
-  p_page integer default 1,
-  p_limit integer default 50,
-  p_sort text default 'created',
-  p_order text default 'desc'
+  dataset_id uuid default null,
+  status public.lead_status default null,
+  sentiment public.lead_sentiment default null,
+  search text default null,
+  archived boolean default null,
+  manual_mode boolean default null,
+  page integer default 1,
+  "limit" integer default 50,
+  sort text default 'created',
+  "order" text default 'desc'
 ) returns jsonb
 language sql
 stable
@@ -225,7 +225,7 @@ security invoker
 set search_path = ''
 as $$
   select private.list_leads_page(
-    p_dataset_id, p_status, p_sentiment, p_search, p_archived, p_manual_mode, p_page, p_limit, p_sort, p_order
+    dataset_id, status, sentiment, search, archived, manual_mode, page, "limit", sort, "order"
   )
 $$;
 comment on function public.list_leads(

@@ -3,7 +3,7 @@
 -- the column grants decide what may change; triggers keep stats, timestamps and assignees right.
 
 -- GET /api/leads/[id] ------------------------------------------------------------------------
-create function public.get_lead(p_id uuid) returns jsonb
+create function private.get_lead(p_id uuid) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -31,6 +31,16 @@ begin
     'conversation', v_conversation, 'sophie_insights', v_insights
   ));
 end
+$$;
+comment on function private.get_lead(uuid) is 'Body of public.get_lead (security invoker).';
+
+create function public.get_lead(id uuid) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_lead(id)
 $$;
 comment on function public.get_lead(uuid) is
   'GET /api/leads/[id]: every lead column plus "conversation" (summary or null) and "sophie_insights"; '
@@ -114,7 +124,7 @@ $$;
 comment on function private.uuid_field(jsonb, text) is 'Reads a nullable uuid from a JSON patch; 22023 when malformed.';
 
 -- PUT /api/leads/[id] ------------------------------------------------------------------------
-create function public.update_lead(p_id uuid, p_patch jsonb) returns jsonb
+create function private.update_lead(p_id uuid, p_patch jsonb) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -161,12 +171,21 @@ begin
   return jsonb_build_object('lead', to_jsonb(v_lead) - 'search_text');
 end
 $$;
+comment on function private.update_lead(uuid, jsonb) is 'Body of public.update_lead (security invoker).';
+
+create function public.update_lead(id uuid, patch jsonb) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.update_lead(id, patch)
+$$;
 comment on function public.update_lead(uuid, jsonb) is
   'PUT /api/leads/[id]: patches only the seed''s fields (first_name, last_name, email, postcode, notes, '
   'contact_status, lead_sentiment, manual_mode, archived, assigned_to); 22023 for other keys or bad values.';
 
 -- POST /api/leads/[id]/archive ---------------------------------------------------------------
-create function public.toggle_lead_archive(p_lead_id uuid) returns jsonb
+create function private.toggle_lead_archive(p_lead_id uuid) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -180,11 +199,20 @@ begin
   return jsonb_build_object('lead_id', v_lead.id, 'archived', v_lead.archived, 'archived_at', v_lead.archived_at);
 end
 $$;
+comment on function private.toggle_lead_archive(uuid) is 'Body of public.toggle_lead_archive (security invoker).';
+
+create function public.toggle_lead_archive(id uuid) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.toggle_lead_archive(id)
+$$;
 comment on function public.toggle_lead_archive(uuid) is
   'POST /api/leads/[id]/archive: flips archived; returns {"lead_id", "archived", "archived_at"}.';
 
 -- POST /api/leads/[id]/manual-mode ------------------------------------------------------------
-create function public.set_lead_manual_mode(p_lead_id uuid, p_enabled boolean) returns jsonb
+create function private.set_lead_manual_mode(p_lead_id uuid, p_enabled boolean) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -204,6 +232,15 @@ begin
   );
 end
 $$;
+comment on function private.set_lead_manual_mode(uuid, boolean) is 'Body of public.set_lead_manual_mode (security invoker).';
+
+create function public.set_lead_manual_mode(id uuid, enabled boolean) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.set_lead_manual_mode(id, enabled)
+$$;
 comment on function public.set_lead_manual_mode(uuid, boolean) is
   'POST /api/leads/[id]/manual-mode: switches manual mode (the AI stays silent while on); '
   'returns {"lead_id", "manual_mode", "manual_mode_activated_at"}.';
@@ -211,12 +248,16 @@ comment on function public.set_lead_manual_mode(uuid, boolean) is
 revoke all on function private.writable_lead(uuid),
   private.enum_field(jsonb, text, text [], boolean), private.boolean_field(jsonb, text),
   private.uuid_field(jsonb, text),
+  private.get_lead(uuid), private.update_lead(uuid, jsonb), private.toggle_lead_archive(uuid),
+  private.set_lead_manual_mode(uuid, boolean),
   public.get_lead(uuid), public.update_lead(uuid, jsonb), public.toggle_lead_archive(uuid),
   public.set_lead_manual_mode(uuid, boolean)
 from public, anon;
 grant execute on function private.writable_lead(uuid),
   private.enum_field(jsonb, text, text [], boolean), private.boolean_field(jsonb, text),
   private.uuid_field(jsonb, text),
+  private.get_lead(uuid), private.update_lead(uuid, jsonb), private.toggle_lead_archive(uuid),
+  private.set_lead_manual_mode(uuid, boolean),
   public.get_lead(uuid), public.update_lead(uuid, jsonb), public.toggle_lead_archive(uuid),
   public.set_lead_manual_mode(uuid, boolean)
 to authenticated, service_role;

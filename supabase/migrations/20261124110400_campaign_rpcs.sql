@@ -172,33 +172,33 @@ comment on function private.set_campaign_paused(uuid, boolean) is
   'them); resume sends them, each once, and the tick carries on where it stopped.';
 
 -- public RPCs -----------------------------------------------------------------------------
-create function public.start_campaign(p_dataset_id uuid, p_settings jsonb default null) returns jsonb
+create function public.start_campaign(dataset_id uuid, settings jsonb default null) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.start_campaign(p_dataset_id, p_settings)
+  select private.start_campaign(dataset_id, settings)
 $$;
 comment on function public.start_campaign(uuid, jsonb) is
   'POST /api/campaigns/start (admin or manager): {"campaign": {dataset_id, status, total_leads, messages_queued, '
   'estimated_completion}}. total_leads = leads waiting for M1; the tick sends the rest at the campaign''s rate.';
 
-create function public.pause_campaign(p_dataset_id uuid) returns jsonb
+create function public.pause_campaign(dataset_id uuid) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.set_campaign_paused(p_dataset_id, true)
+  select private.set_campaign_paused(dataset_id, true)
 $$;
 comment on function public.pause_campaign(uuid) is
   'POST /api/campaigns/pause (admin or manager): nothing more of the sequence is sent, queued messages included.';
 
-create function public.resume_campaign(p_dataset_id uuid) returns jsonb
+create function public.resume_campaign(dataset_id uuid) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.set_campaign_paused(p_dataset_id, false)
+  select private.set_campaign_paused(dataset_id, false)
 $$;
 comment on function public.resume_campaign(uuid) is
   'POST /api/campaigns/resume (admin or manager): continues exactly where the pause stopped.';

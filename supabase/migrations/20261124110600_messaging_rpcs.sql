@@ -39,19 +39,19 @@ $$;
 comment on function private.send_manual_message(uuid, text, text) is
   'Body of public.send_message: caller must see the lead and be a writer; goes through queue_sms.';
 
-create function public.send_message(p_lead_id uuid, p_content text, p_message_category text default 'human_manual')
+create function public.send_message(lead_id uuid, content text, message_category text default 'human_manual')
 returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.send_manual_message(p_lead_id, p_content, p_message_category)
+  select private.send_manual_message(lead_id, content, message_category)
 $$;
 comment on function public.send_message(uuid, text, text) is
   'POST /api/messages/send: queues a human_manual SMS (status pending until the worker sends it). '
   '42501 for read-only members and for opted-out numbers; P0002 for a lead the caller cannot see.';
 
-create function public.get_conversation(p_conversation_id uuid) returns jsonb
+create function private.get_conversation(p_conversation_id uuid) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -90,11 +90,21 @@ begin
   return v_result;
 end
 $$;
+comment on function private.get_conversation(uuid) is 'Body of public.get_conversation (security invoker).';
+
+create function public.get_conversation(id uuid) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_conversation(id)
+$$;
 comment on function public.get_conversation(uuid) is
   'GET /api/conversations/[id]: {conversation, messages, lead} in the seed''s shape (messages oldest first, '
   'with status and created_at added; sent_at of an inbound message is when it was received). P0002 if not visible.';
 
 revoke all on function private.send_manual_message(uuid, text, text), public.send_message(uuid, text, text),
-  public.get_conversation(uuid) from public, anon;
+  private.get_conversation(uuid), public.get_conversation(uuid) from public, anon;
 grant execute on function private.send_manual_message(uuid, text, text), public.send_message(uuid, text, text),
-  public.get_conversation(uuid) to authenticated, service_role;
+  private.get_conversation(uuid), public.get_conversation(uuid) to authenticated, service_role;

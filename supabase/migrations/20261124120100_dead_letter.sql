@@ -1,6 +1,6 @@
 -- Dead letter: a job that used up its attempts (or failed permanently) stays in private.jobs
 -- with status 'dead' for 30 days. Admins of the owning client see their dead jobs through
--- public.dead_jobs, can put one back in the queue with public.retry_dead_job(id), and get
+-- public.dead_jobs, can put one back in the queue with public.retry_dead_job(job_id), and get
 -- an in-app/e-mail alert (private.notify_staff) when jobs start dying.
 
 create function private.list_dead_jobs() returns table (
@@ -66,12 +66,12 @@ comment on function private.retry_dead_job(bigint) is
 revoke all on function private.retry_dead_job(bigint) from public, anon;
 grant execute on function private.retry_dead_job(bigint) to authenticated, service_role;
 
-create function public.retry_dead_job(p_job_id bigint) returns bigint
+create function public.retry_dead_job(job_id bigint) returns bigint
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.retry_dead_job(p_job_id)
+  select private.retry_dead_job(job_id)
 $$;
 comment on function public.retry_dead_job(bigint) is
   'RPC /rest/v1/rpc/retry_dead_job: requeue a dead-lettered job (admins of its client only).';

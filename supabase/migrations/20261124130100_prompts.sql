@@ -134,7 +134,7 @@ begin
 end
 $$;
 
-create function public.get_prompt(p_type text) returns jsonb
+create function private.get_prompt(p_type text) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -176,10 +176,20 @@ begin
   );
 end
 $$;
+comment on function private.get_prompt(text) is 'Body of public.get_prompt (security invoker).';
+
+create function public.get_prompt(type text) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_prompt(type)
+$$;
 comment on function public.get_prompt(text) is
   'GET sophie/prompts/[type]: the live prompt of a type, its lesson count and booking performance.';
 
-create function public.update_prompt(
+create function private.update_prompt(
   p_type text, p_system_prompt text, p_user_prompt_template text default null
 ) returns jsonb
 language plpgsql
@@ -217,6 +227,17 @@ begin
     )
   );
 end
+$$;
+comment on function private.update_prompt(text, text, text) is 'Body of public.update_prompt (security invoker).';
+
+create function public.update_prompt(
+  type text, system_prompt text, user_prompt_template text default null
+) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.update_prompt(type, system_prompt, user_prompt_template)
 $$;
 comment on function public.update_prompt(text, text, text) is
   'PUT sophie/prompts/[type] (admin only): stores the edit unpublished; make_prompt_live publishes it.';
@@ -289,21 +310,22 @@ comment on function private.make_prompt_live(text) is
   'Publishes the caller''s client''s prompt of a type: pending edit (or current base) plus active lessons '
   'becomes a new active version; earlier versions stay as history. Admin or can_push_to_live only.';
 
-create function public.make_prompt_live(p_type text) returns jsonb
+create function public.make_prompt_live(type text) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.make_prompt_live(p_type)
+  select private.make_prompt_live(type)
 $$;
 comment on function public.make_prompt_live(text) is
   'POST sophie/prompts/[type]/make-live: see private.make_prompt_live.';
 
 revoke all on function private.render_lessons(uuid), private.parse_prompt_type(text),
   private.make_prompt_live(text), public.get_prompt(text), public.update_prompt(text, text, text),
-  public.make_prompt_live(text)
+  public.make_prompt_live(text), private.get_prompt(text), private.update_prompt(text, text, text)
 from public, anon;
 grant execute on function private.parse_prompt_type(text), private.make_prompt_live(text),
+  private.get_prompt(text), private.update_prompt(text, text, text),
   public.get_prompt(text), public.update_prompt(text, text, text), public.make_prompt_live(text)
 to authenticated, service_role;
 grant execute on function private.render_lessons(uuid) to service_role;

@@ -244,13 +244,13 @@ comment on function private.ai_send(uuid, uuid, text) is
   'messages/ai-send: approves a draft (optionally with edited content) or sends given content through '
   'the send path; the draft disappears from the conversation and the queued message takes its place.';
 
-create function public.ai_send(p_lead_id uuid, p_message_id uuid default null, p_content text default null)
+create function public.ai_send(lead_id uuid, message_id uuid default null, content text default null)
 returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.ai_send(p_lead_id, p_message_id, p_content)
+  select private.ai_send(lead_id, message_id, content)
 $$;
 comment on function public.ai_send(uuid, uuid, text) is 'POST messages/ai-send: see private.ai_send.';
 

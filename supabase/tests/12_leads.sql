@@ -51,45 +51,45 @@ select is(
 select is(public.list_leads() -> 'pagination', '{"page": 1, "limit": 50, "total": 125, "pages": 3}'::jsonb,
   'default page 1 of 50, totals of the caller''s client only');
 select is(jsonb_array_length(public.list_leads() -> 'leads'), 50, 'a page holds limit leads');
-select is(pg_temp.names(public.list_leads(p_limit => 5)), array['-', 'Dee', 'Cy', 'bob', 'Ann'],
+select is(pg_temp.names(public.list_leads("limit" => 5)), array['-', 'Dee', 'Cy', 'bob', 'Ann'],
   'newest first by default');
-select is(jsonb_array_length(public.list_leads(p_page => 3) -> 'leads'), 25, 'the last page holds the rest');
-select is(public.list_leads(p_page => 9) -> 'leads', '[]'::jsonb, 'a page past the end is empty');
-select is(public.list_leads(p_limit => 100) #>> '{pagination,pages}', '2', 'limit 100 is allowed');
-select throws_ok($$ select public.list_leads(p_limit => 101) $$, '22023', 'limit must be between 1 and 100 (got 101)',
+select is(jsonb_array_length(public.list_leads(page => 3) -> 'leads'), 25, 'the last page holds the rest');
+select is(public.list_leads(page => 9) -> 'leads', '[]'::jsonb, 'a page past the end is empty');
+select is(public.list_leads("limit" => 100) #>> '{pagination,pages}', '2', 'limit 100 is allowed');
+select throws_ok($$ select public.list_leads("limit" => 101) $$, '22023', 'limit must be between 1 and 100 (got 101)',
   'limit over 100 is refused');
-select throws_ok($$ select public.list_leads(p_limit => 0) $$, '22023', null, 'limit 0 is refused');
-select throws_ok($$ select public.list_leads(p_page => 0) $$, '22023', 'page must be 1 or more (got 0)',
+select throws_ok($$ select public.list_leads("limit" => 0) $$, '22023', null, 'limit 0 is refused');
+select throws_ok($$ select public.list_leads(page => 0) $$, '22023', 'page must be 1 or more (got 0)',
   'page 0 is refused');
-select throws_ok($$ select public.list_leads(p_sort => 'phone') $$, '22023', null, 'unknown sort is refused');
-select throws_ok($$ select public.list_leads(p_order => 'up') $$, '22023', null, 'unknown order is refused');
-select throws_ok($$ select public.list_leads(p_search => repeat('a', 201)) $$, '22023', null,
+select throws_ok($$ select public.list_leads(sort => 'phone') $$, '22023', null, 'unknown sort is refused');
+select throws_ok($$ select public.list_leads("order" => 'up') $$, '22023', null, 'unknown order is refused');
+select throws_ok($$ select public.list_leads(search => repeat('a', 201)) $$, '22023', null,
   'an over-long search is refused');
 
 -- list: filters and sorts ------------------------------------------------------------------
-select is(public.list_leads(p_dataset_id => :'d1') #>> '{pagination,total}', '3', 'dataset filter');
-select is(public.list_leads(p_dataset_id => :'d3') #>> '{pagination,total}', '0',
+select is(public.list_leads(dataset_id => :'d1') #>> '{pagination,total}', '3', 'dataset filter');
+select is(public.list_leads(dataset_id => :'d3') #>> '{pagination,total}', '0',
   'another client''s dataset lists nothing');
-select is(pg_temp.names(public.list_leads(p_status => 'READY', p_sort => 'created', p_order => 'asc', p_limit => 3)),
+select is(pg_temp.names(public.list_leads(status => 'READY', sort => 'created', "order" => 'asc', "limit" => 3)),
   array['Bulk', 'Bulk', 'Bulk'], 'status filter, oldest first');
-select is(public.list_leads(p_status => 'READY') #>> '{pagination,total}', '122', 'status filter total');
-select is(pg_temp.names(public.list_leads(p_sentiment => 'NEUTRAL')), array['Cy'], 'sentiment filter');
+select is(public.list_leads(status => 'READY') #>> '{pagination,total}', '122', 'status filter total');
+select is(pg_temp.names(public.list_leads(sentiment => 'NEUTRAL')), array['Cy'], 'sentiment filter');
 select is(
-  pg_temp.names(public.list_leads(p_dataset_id => :'d1', p_sort => 'name', p_order => 'asc')),
+  pg_temp.names(public.list_leads(dataset_id => :'d1', sort => 'name', "order" => 'asc')),
   array['Cy', 'bob', 'Ann'], 'sort by last name, case-insensitive'
 );
 select is(
-  pg_temp.names(public.list_leads(p_sort => 'reply_date', p_order => 'desc', p_limit => 4)),
+  pg_temp.names(public.list_leads(sort => 'reply_date', "order" => 'desc', "limit" => 4)),
   array['Ann', 'Cy', '-', 'Bulk'], 'sort by reply date, newest reply first, no reply last'
 );
 select is(
-  pg_temp.names(public.list_leads(p_dataset_id => :'d1', p_sort => 'status', p_order => 'asc')),
+  pg_temp.names(public.list_leads(dataset_id => :'d1', sort => 'status', "order" => 'asc')),
   array['bob', 'Ann', 'Cy'], 'sort by status in pipeline order'
 );
 
 select tests.clear_authentication(), tests.authenticate_as(:'restricted');
 select is(public.list_leads() #>> '{pagination,total}', '122', 'a restricted member counts only allowed datasets');
-select is(public.list_leads(p_dataset_id => :'d1') #>> '{pagination,total}', '0', 'and lists nothing elsewhere');
+select is(public.list_leads(dataset_id => :'d1') #>> '{pagination,total}', '0', 'and lists nothing elsewhere');
 select throws_ok(format('select public.get_lead(%L)', :'ann'), 'P0002', null, 'nor gets a lead elsewhere');
 
 select tests.clear_authentication(), tests.authenticate_as(:'gone');
