@@ -27,7 +27,7 @@ declare
   v_client uuid := private.current_client_id();
 begin
   if v_client is null then
-    raise exception 'you are not an active member of any client' using errcode = '42501';
+    perform private.raise_error(403, 'you are not an active member of any client');
   end if;
   return v_client;
 end
@@ -45,12 +45,12 @@ begin
     return null;
   end if;
   if jsonb_typeof(p_patch -> p_key) <> 'string' then
-    raise exception '% must be an ISO 8601 date-time string or null', p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s must be an ISO 8601 date-time string or null', p_key));
   end if;
   return (p_patch ->> p_key)::timestamptz;
 exception
   when invalid_datetime_format or datetime_field_overflow then
-    raise exception '% is not a valid ISO 8601 date-time: %', p_key, p_patch ->> p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s is not a valid ISO 8601 date-time: %s', p_key, p_patch ->> p_key));
 end
 $$;
 comment on function private.parse_timestamptz_field(jsonb, text) is
@@ -65,14 +65,14 @@ declare
   v_unknown text;
 begin
   if p_patch is null or jsonb_typeof(p_patch) <> 'object' then
-    raise exception 'the patch must be a JSON object' using errcode = '22023';
+    perform private.raise_error(400, 'the patch must be a JSON object');
   end if;
   select string_agg(k, ', ' order by k) into v_unknown
   from jsonb_object_keys(p_patch) k
   where k <> all (p_allowed);
   if v_unknown is not null then
-    raise exception 'unknown or read-only field(s): %', v_unknown
-      using errcode = '22023', hint = 'Allowed fields: ' || array_to_string(p_allowed, ', ');
+    perform private.raise_error(400, format('unknown or read-only field(s): %s', v_unknown),
+      jsonb_build_object('hint', 'Allowed fields: ' || array_to_string(p_allowed, ', ')));
   end if;
 end
 $$;
@@ -86,7 +86,7 @@ set search_path = ''
 as $$
 begin
   if jsonb_typeof(p_patch -> p_key) not in ('string', 'null') then
-    raise exception '% must be a string or null', p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s must be a string or null', p_key));
   end if;
   return nullif(btrim(p_patch ->> p_key), '');
 end
@@ -101,10 +101,10 @@ set search_path = ''
 as $$
 begin
   if p_name is null or btrim(p_name) = '' then
-    raise exception 'name is required' using errcode = '22023';
+    perform private.raise_error(400, 'name is required');
   end if;
   if length(btrim(p_name)) > 200 then
-    raise exception 'name is longer than 200 characters' using errcode = '22023';
+    perform private.raise_error(400, 'name is longer than 200 characters');
   end if;
   return btrim(p_name);
 end
@@ -133,10 +133,10 @@ declare
 begin
   perform private.require_member();
   if v_sort is null then
-    raise exception 'sort must be one of created, name, leads_count (got %)', p_sort using errcode = '22023';
+    perform private.raise_error(400, format('sort must be one of created, name, leads_count (got %s)', p_sort));
   end if;
   if v_order not in ('asc', 'desc') then
-    raise exception 'order must be asc or desc (got %)', p_order using errcode = '22023';
+    perform private.raise_error(400, format('order must be asc or desc (got %s)', p_order));
   end if;
   execute format(
     $q$
@@ -153,7 +153,8 @@ begin
   return jsonb_build_object('datasets', v_rows);
 end
 $$;
-comment on function private.list_datasets(public.campaign_status, text, text) is 'Body of public.list_datasets (security invoker).';
+comment on function private.list_datasets(public.campaign_status, text, text) is
+  'Body of public.list_datasets (security invoker).';
 
 create function public.list_datasets(
   status public.campaign_status default null,
@@ -183,7 +184,7 @@ declare
 begin
   select d.* into v_dataset from public.datasets d where d.id = p_id;
   if not found then
-    raise exception 'dataset % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('dataset %s not found', p_id));
   end if;
   return jsonb_build_object('dataset', private.dataset_json(v_dataset));
 end
@@ -216,11 +217,11 @@ declare
 begin
   perform private.require_member();
   if not private.can_manage_datasets() then
-    raise exception 'only admins and managers can create datasets' using errcode = '42501';
+    perform private.raise_error(403, 'only admins and managers can create datasets');
   end if;
   if not private.sees_all_datasets() then
     -- The new dataset would be invisible to its creator (the restriction lists existing ids).
-    raise exception 'members restricted to specific datasets cannot create datasets' using errcode = '42501';
+    perform private.raise_error(403, 'members restricted to specific datasets cannot create datasets');
   end if;
   -- client_id, created_by and campaign_status come from column defaults (the caller, draft).
   insert into public.datasets (name, description, campaign_start_date)
@@ -263,16 +264,16 @@ begin
   );
   select d.* into v_dataset from public.datasets d where d.id = p_id;
   if not found then
-    raise exception 'dataset % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('dataset %s not found', p_id));
   end if;
   if not private.can_manage_datasets() then
-    raise exception 'only admins and managers can update datasets' using errcode = '42501';
+    perform private.raise_error(403, 'only admins and managers can update datasets');
   end if;
   if p_patch ? 'campaign_status' then
     if jsonb_typeof(p_patch -> 'campaign_status') <> 'string'
        or not (p_patch ->> 'campaign_status') = any (enum_range(null::public.campaign_status)::text []) then
-      raise exception 'campaign_status must be one of draft, active, paused, completed (got %)',
-        p_patch -> 'campaign_status' using errcode = '22023';
+      perform private.raise_error(
+        400, format('campaign_status must be one of draft, active, paused, completed (got %s)', p_patch -> 'campaign_status'));
     end if;
     v_status := (p_patch ->> 'campaign_status')::public.campaign_status;
   end if;
@@ -316,10 +317,10 @@ as $$
 begin
   perform 1 from public.datasets d where d.id = p_id;
   if not found then
-    raise exception 'dataset % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('dataset %s not found', p_id));
   end if;
   if not private.is_admin() then
-    raise exception 'only admins can delete datasets' using errcode = '42501';
+    perform private.raise_error(403, 'only admins can delete datasets');
   end if;
   -- Leads, conversations, messages and campaign settings go with it (foreign keys cascade).
   delete from public.datasets d where d.id = p_id;

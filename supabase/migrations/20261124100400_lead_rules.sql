@@ -91,7 +91,7 @@ begin
     select from public.client_members m
     where m.user_id = new.assigned_to and m.client_id = new.client_id and m.status = 'active'
   ) then
-    raise exception 'assigned_to must be an active member of the lead''s client' using errcode = '22023';
+    perform private.raise_error(400, 'assigned_to must be an active member of the lead''s client');
   end if;
   return new;
 end

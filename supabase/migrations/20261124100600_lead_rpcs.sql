@@ -16,7 +16,7 @@ declare
 begin
   select l.* into v_lead from public.leads l where l.id = p_id;
   if not found then
-    raise exception 'lead % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_id));
   end if;
   select jsonb_build_object(
     'id', c.id, 'message_count', c.message_count, 'last_message_at', c.last_message_at,
@@ -58,10 +58,10 @@ begin
   -- read-only members see the lead but may not change it (42501).
   select l.* into v_lead from public.leads l where l.id = p_id;
   if not found then
-    raise exception 'lead % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_id));
   end if;
   if not private.can_write() then
-    raise exception 'read-only members cannot change leads' using errcode = '42501';
+    perform private.raise_error(403, 'read-only members cannot change leads');
   end if;
   return v_lead;
 end
@@ -80,8 +80,8 @@ begin
     return null;
   end if;
   if jsonb_typeof(p_patch -> p_key) <> 'string' or not (p_patch ->> p_key) = any (p_allowed) then
-    raise exception '% must be one of % (got %)', p_key, array_to_string(p_allowed, ', '), p_patch -> p_key
-      using errcode = '22023';
+    perform private.raise_error(
+      400, format('%s must be one of %s (got %s)', p_key, array_to_string(p_allowed, ', '), p_patch -> p_key));
   end if;
   return p_patch ->> p_key;
 end
@@ -96,7 +96,7 @@ set search_path = ''
 as $$
 begin
   if jsonb_typeof(p_patch -> p_key) <> 'boolean' then
-    raise exception '% must be true or false (got %)', p_key, p_patch -> p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s must be true or false (got %s)', p_key, p_patch -> p_key));
   end if;
   return (p_patch -> p_key)::boolean;
 end
@@ -113,12 +113,12 @@ begin
     return null;
   end if;
   if jsonb_typeof(p_patch -> p_key) <> 'string' then
-    raise exception '% must be a user id (uuid) or null', p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s must be a user id (uuid) or null', p_key));
   end if;
   return (p_patch ->> p_key)::uuid;
 exception
   when invalid_text_representation then
-    raise exception '% is not a valid uuid: %', p_key, p_patch ->> p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s is not a valid uuid: %s', p_key, p_patch ->> p_key));
 end
 $$;
 comment on function private.uuid_field(jsonb, text) is 'Reads a nullable uuid from a JSON patch; 22023 when malformed.';
@@ -141,7 +141,7 @@ begin
   if p_patch ? 'email' then
     v_email := lower(private.text_field(p_patch, 'email'));
     if v_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
-      raise exception 'email is not a valid address: %', v_email using errcode = '22023';
+      perform private.raise_error(400, format('email is not a valid address: %s', v_email));
     end if;
   end if;
 
@@ -221,7 +221,7 @@ declare
   v_lead public.leads := private.writable_lead(p_lead_id);
 begin
   if p_enabled is null then
-    raise exception 'enabled must be true or false' using errcode = '22023';
+    perform private.raise_error(400, 'enabled must be true or false');
   end if;
   update public.leads l set manual_mode = p_enabled
   where l.id = v_lead.id

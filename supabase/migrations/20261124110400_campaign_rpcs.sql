@@ -62,10 +62,10 @@ begin
     and (private.sees_all_datasets() or d.id = any (private.visible_dataset_ids()))
   for update;
   if not found then
-    raise exception 'dataset % not found', p_dataset_id using errcode = 'P0002';
+    perform private.raise_error(404, format('dataset %s not found', p_dataset_id));
   end if;
   if not private.can_manage_datasets() then
-    raise exception 'only admins and managers can start, pause or resume a campaign' using errcode = '42501';
+    perform private.raise_error(403, 'only admins and managers can start, pause or resume a campaign');
   end if;
   return v_ds;
 end
@@ -88,10 +88,10 @@ declare
   v_progress jsonb;
 begin
   if v_ds.campaign_status = 'completed' then
-    raise exception 'this campaign is completed and cannot be started again' using errcode = '22023';
+    perform private.raise_error(400, 'this campaign is completed and cannot be started again');
   end if;
   if not exists (select from public.leads l where l.dataset_id = p_dataset_id) then
-    raise exception 'dataset has no leads: import a list before starting the campaign' using errcode = '22023';
+    perform private.raise_error(400, 'dataset has no leads: import a list before starting the campaign');
   end if;
 
   insert into public.campaigns (dataset_id, client_id) values (v_ds.id, v_ds.client_id)
@@ -145,13 +145,13 @@ declare
 begin
   if p_paused then
     if v_ds.campaign_status not in ('active', 'paused') then
-      raise exception 'only an active campaign can be paused (this one is %)', v_ds.campaign_status using errcode = '22023';
+      perform private.raise_error(400, format('only an active campaign can be paused (this one is %s)', v_ds.campaign_status));
     end if;
     update public.datasets d set campaign_status = 'paused' where d.id = p_dataset_id and d.campaign_status <> 'paused';
   else
     if v_ds.campaign_status not in ('active', 'paused') then
-      raise exception 'only a paused campaign can be resumed (this one is %)', v_ds.campaign_status
-        using errcode = '22023', hint = case when v_ds.campaign_status = 'draft' then 'Start it first.' end;
+      perform private.raise_error(400, format('only a paused campaign can be resumed (this one is %s)', v_ds.campaign_status),
+        jsonb_build_object('hint', case when v_ds.campaign_status = 'draft' then 'Start it first.' end));
     end if;
     update public.datasets d set campaign_status = 'active' where d.id = p_dataset_id and d.campaign_status <> 'active';
     v_tick := private.run_sequencing_tick(v_now, p_dataset_id);

@@ -17,13 +17,13 @@ begin
   where l.id = p_lead_id and l.client_id = private.current_client_id()
     and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()));
   if not found then
-    raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_lead_id));
   end if;
   if not private.can_write() then
-    raise exception 'read-only members cannot send messages' using errcode = '42501';
+    perform private.raise_error(403, 'read-only members cannot send messages');
   end if;
   if coalesce(p_message_category, 'human_manual') <> 'human_manual' then
-    raise exception 'message_category must be human_manual (got %)', p_message_category using errcode = '22023';
+    perform private.raise_error(400, format('message_category must be human_manual (got %s)', p_message_category));
   end if;
   -- The seed's 60 sends per client and rolling hour (429 with Retry-After; a refusal stores nothing).
   perform private.use_send_budget(v_lead.client_id);
@@ -85,7 +85,7 @@ begin
   join public.leads l on l.id = cv.lead_id
   where cv.id = p_conversation_id;
   if v_result is null then
-    raise exception 'conversation % not found', p_conversation_id using errcode = 'P0002';
+    perform private.raise_error(404, format('conversation %s not found', p_conversation_id));
   end if;
   return v_result;
 end

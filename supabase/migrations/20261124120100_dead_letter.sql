@@ -48,7 +48,7 @@ declare
   v_id bigint;
 begin
   if not coalesce((select private.is_admin()), false) then
-    raise exception 'only admins can retry failed jobs' using errcode = '42501';
+    perform private.raise_error(403, 'only admins can retry failed jobs');
   end if;
   update private.jobs
   set status = 'queued', attempts = 0, run_at = now(), finished_at = null,
@@ -56,7 +56,7 @@ begin
   where id = p_job_id and status = 'dead' and client_id = (select private.current_client_id())
   returning id into v_id;
   if v_id is null then
-    raise exception 'no failed job % for this client', p_job_id using errcode = 'P0002';
+    perform private.raise_error(404, format('no failed job %s for this client', p_job_id));
   end if;
   return v_id;
 end

@@ -127,8 +127,8 @@ set search_path = ''
 as $$
 begin
   if p_type is null or not (p_type = any (enum_range(null::public.prompt_type)::text [])) then
-    raise exception 'unknown prompt type %', coalesce(p_type, 'null')
-      using errcode = '22023', hint = 'Use one of master, m1, m2, m3, reply.';
+    perform private.raise_error(400, format('unknown prompt type %s', coalesce(p_type, 'null')),
+      jsonb_build_object('hint', 'Use one of master, m1, m2, m3, reply.'));
   end if;
   return p_type::public.prompt_type;
 end
@@ -149,7 +149,7 @@ begin
   select p.* into v_prompt from public.prompts p
   where p.client_id = private.current_client_id() and p.prompt_type = v_type and p.is_active;
   if not found then
-    raise exception 'no live % prompt', v_type using errcode = 'P0002';
+    perform private.raise_error(404, format('no live %s prompt', v_type));
   end if;
   -- Success = conversations answered with this version whose lead booked a call.
   select count(*), count(*) filter (where l.call_booked)
@@ -202,10 +202,10 @@ declare
   v_edit public.prompt_edits;
 begin
   if v_client is null or not private.is_admin() then
-    raise exception 'only an admin can edit prompts' using errcode = '42501';
+    perform private.raise_error(403, 'only an admin can edit prompts');
   end if;
   if p_system_prompt is null or length(trim(p_system_prompt)) = 0 then
-    raise exception 'system_prompt is required' using errcode = '22023';
+    perform private.raise_error(400, 'system_prompt is required');
   end if;
   insert into public.prompt_edits as e (client_id, prompt_type, system_prompt, user_prompt_template, based_on_version)
   values (
@@ -256,15 +256,14 @@ declare
   v_lessons record;
 begin
   if v_client is null or not private.can_push_to_live() then
-    raise exception 'only an admin or a member allowed to push to live can make a prompt live'
-      using errcode = '42501';
+    perform private.raise_error(403, 'only an admin or a member allowed to push to live can make a prompt live');
   end if;
   -- One publisher at a time per prompt type: versions are numbered without gaps or duplicates.
   select p.* into v_old from public.prompts p
   where p.client_id = v_client and p.prompt_type = v_type and p.is_active
   for update;
   if not found then
-    raise exception 'no live % prompt to start from', v_type using errcode = 'P0002';
+    perform private.raise_error(404, format('no live %s prompt to start from', v_type));
   end if;
   select e.* into v_edit from public.prompt_edits e where e.client_id = v_client and e.prompt_type = v_type;
   if v_old.includes_lessons then

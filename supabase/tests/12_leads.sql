@@ -56,14 +56,14 @@ select is(pg_temp.names(public.list_leads("limit" => 5)), array['-', 'Dee', 'Cy'
 select is(jsonb_array_length(public.list_leads(page => 3) -> 'leads'), 25, 'the last page holds the rest');
 select is(public.list_leads(page => 9) -> 'leads', '[]'::jsonb, 'a page past the end is empty');
 select is(public.list_leads("limit" => 100) #>> '{pagination,pages}', '2', 'limit 100 is allowed');
-select throws_ok($$ select public.list_leads("limit" => 101) $$, '22023', 'limit must be between 1 and 100 (got 101)',
+select tests.throws_status($$ select public.list_leads("limit" => 101) $$, 400, 'limit must be between 1 and 100 (got 101)',
   'limit over 100 is refused');
-select throws_ok($$ select public.list_leads("limit" => 0) $$, '22023', null, 'limit 0 is refused');
-select throws_ok($$ select public.list_leads(page => 0) $$, '22023', 'page must be 1 or more (got 0)',
+select tests.throws_status($$ select public.list_leads("limit" => 0) $$, 400, null, 'limit 0 is refused');
+select tests.throws_status($$ select public.list_leads(page => 0) $$, 400, 'page must be 1 or more (got 0)',
   'page 0 is refused');
-select throws_ok($$ select public.list_leads(sort => 'phone') $$, '22023', null, 'unknown sort is refused');
-select throws_ok($$ select public.list_leads("order" => 'up') $$, '22023', null, 'unknown order is refused');
-select throws_ok($$ select public.list_leads(search => repeat('a', 201)) $$, '22023', null,
+select tests.throws_status($$ select public.list_leads(sort => 'phone') $$, 400, null, 'unknown sort is refused');
+select tests.throws_status($$ select public.list_leads("order" => 'up') $$, 400, null, 'unknown order is refused');
+select tests.throws_status($$ select public.list_leads(search => repeat('a', 201)) $$, 400, null,
   'an over-long search is refused');
 
 -- list: filters and sorts ------------------------------------------------------------------
@@ -90,10 +90,10 @@ select is(
 select tests.clear_authentication(), tests.authenticate_as(:'restricted');
 select is(public.list_leads() #>> '{pagination,total}', '122', 'a restricted member counts only allowed datasets');
 select is(public.list_leads(dataset_id => :'d1') #>> '{pagination,total}', '0', 'and lists nothing elsewhere');
-select throws_ok(format('select public.get_lead(%L)', :'ann'), 'P0002', null, 'nor gets a lead elsewhere');
+select tests.throws_status(format('select public.get_lead(%L)', :'ann'), 404, null, 'nor gets a lead elsewhere');
 
 select tests.clear_authentication(), tests.authenticate_as(:'gone');
-select throws_ok($$ select public.list_leads() $$, '42501', null, 'a suspended member cannot list leads');
+select tests.throws_status($$ select public.list_leads() $$, 403, null, 'a suspended member cannot list leads');
 
 -- get ----------------------------------------------------------------------------------------
 select tests.clear_authentication();
@@ -131,14 +131,14 @@ select is(
   public.get_lead((select id from leads where first_name = 'bob')) #> '{lead,sophie_insights}', '[]'::jsonb,
   'and no insights'
 );
-select throws_ok(format('select public.get_lead(%L)', :'theirs'), 'P0002', null,
+select tests.throws_status(format('select public.get_lead(%L)', :'theirs'), 404, null,
   'another client''s lead is not found');
 
 -- update -------------------------------------------------------------------------------------
-select throws_ok(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'ann'), '42501',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'ann'), 403,
   'read-only members cannot change leads', 'a read-only member cannot update');
-select throws_ok(format('select public.toggle_lead_archive(%L)', :'ann'), '42501', null, 'nor archive');
-select throws_ok(format('select public.set_lead_manual_mode(%L, true)', :'ann'), '42501', null,
+select tests.throws_status(format('select public.toggle_lead_archive(%L)', :'ann'), 403, null, 'nor archive');
+select tests.throws_status(format('select public.set_lead_manual_mode(%L, true)', :'ann'), 403, null,
   'nor switch manual mode');
 
 select tests.clear_authentication(), tests.authenticate_as(:'rep');
@@ -149,27 +149,27 @@ select ok(
     'lead_sentiment', null, 'notes', 'prefers evenings', 'assigned_to', :'rep', 'last_name', 'Zeta'),
   'update_lead applies the allowed fields, trimmed and validated, and leaves the rest'
 );
-select throws_ok(format($$ select public.update_lead(%L, '{"phone_number": "+447700900999"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"phone_number": "+447700900999"}') $$, :'ann'), 400,
   'unknown or read-only field(s): phone_number', 'the phone number is not updatable');
-select throws_ok(format($$ select public.update_lead(%L, '{"contact_status": "LUKEWARM"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"contact_status": "LUKEWARM"}') $$, :'ann'), 400,
   null, 'an unknown status is refused');
-select throws_ok(format($$ select public.update_lead(%L, '{"contact_status": null}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"contact_status": null}') $$, :'ann'), 400,
   null, 'the status cannot be null');
-select throws_ok(format($$ select public.update_lead(%L, '{"lead_sentiment": "ECSTATIC"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"lead_sentiment": "ECSTATIC"}') $$, :'ann'), 400,
   null, 'an unknown sentiment is refused');
-select throws_ok(format($$ select public.update_lead(%L, '{"archived": "yes"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"archived": "yes"}') $$, :'ann'), 400,
   null, 'flags must be booleans');
-select throws_ok(format($$ select public.update_lead(%L, '{"email": "not-an-email"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"email": "not-an-email"}') $$, :'ann'), 400,
   null, 'a malformed email is refused');
-select throws_ok(format($$ select public.update_lead(%L, '[1]') $$, :'ann'), '22023', null,
+select tests.throws_status(format($$ select public.update_lead(%L, '[1]') $$, :'ann'), 400, null,
   'the patch must be an object');
-select throws_ok(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'other_admin'::text)),
-  '22023', 'assigned_to must be an active member of the lead''s client', 'no assigning to another client''s user');
-select throws_ok(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'gone'::text)),
-  '22023', null, 'nor to a suspended member');
-select throws_ok(format('update leads set assigned_to = %L where id = %L', :'other_admin', :'ann'), '22023', null,
+select tests.throws_status(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'other_admin'::text)),
+  400, 'assigned_to must be an active member of the lead''s client', 'no assigning to another client''s user');
+select tests.throws_status(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'gone'::text)),
+  400, null, 'nor to a suspended member');
+select tests.throws_status(format('update leads set assigned_to = %L where id = %L', :'other_admin', :'ann'), 400, null,
   'the assignee rule holds for a direct PATCH too');
-select throws_ok(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'theirs'), 'P0002', null,
+select tests.throws_status(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'theirs'), 404, null,
   'another client''s lead cannot be updated');
 
 -- toggles and their timestamps ---------------------------------------------------------------
@@ -188,7 +188,7 @@ select is(
 select isnt((select manual_mode_activated_at from leads where id = :'ann'), null, 'manual mode on is stamped');
 select is(public.set_lead_manual_mode(:'ann', false) -> 'manual_mode_activated_at', 'null'::jsonb,
   'manual mode off clears the stamp');
-select throws_ok(format('select public.set_lead_manual_mode(%L, null)', :'ann'), '22023', null,
+select tests.throws_status(format('select public.set_lead_manual_mode(%L, null)', :'ann'), 400, null,
   'enabled is required');
 update leads set archived = true where id = :'ann';
 select isnt((select archived_at from leads where id = :'ann'), null, 'a direct PATCH stamps archived_at too');

@@ -88,7 +88,7 @@ select is(
 select is((public.list_leads() #>> '{pagination,total}')::integer, (select count(*)::integer from leads),
   'and their unfiltered total');
 select tests.clear_authentication(), tests.authenticate_as_service_role();
-select throws_ok($$ select public.list_leads() $$, '42501', null, 'the service role is no member: no list');
+select tests.throws_status($$ select public.list_leads() $$, 403, null, 'the service role is no member: no list');
 select tests.clear_authentication();
 
 set local enable_seqscan = off;
