@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from dbr.auth import Caller
 from dbr.postgrest import seed_code, seed_error
 from dbr.rpc import RpcError, call_rpc
 from tests.support import caller_for, make_client, make_user
@@ -108,6 +109,7 @@ CASES = [
     ("update_dataset", "rep", {"id": "$ds", "patch": {"name": "x"}}, FORBIDDEN),
     ("delete_dataset", "admin", {"id": "$ds_b"}, GONE),
     ("delete_dataset", "manager", {"id": "$ds"}, FORBIDDEN),
+    ("delete_dataset", "admin", {"id": RANDOM}, GONE),
     ("list_leads", "rep", {"limit": 101}, BAD),
     ("list_leads", "rep", {"page": 0}, BAD),
     ("list_leads", "rep", {"status": "SLEEPY"}, BAD),
@@ -117,8 +119,10 @@ CASES = [
     ("update_lead", "admin", {"id": "$lead", "patch": {"email": "not-an-email"}}, BAD),
     ("update_lead", "ro", {"id": "$lead", "patch": {"notes": "x"}}, FORBIDDEN),
     ("update_lead", "admin", {"id": "$lead_b", "patch": {"notes": "x"}}, GONE),
+    ("update_lead", "admin", {"id": RANDOM, "patch": {"notes": "x"}}, GONE),
     ("toggle_lead_archive", "ro", {"id": "$lead"}, FORBIDDEN),
     ("toggle_lead_archive", "admin", {"id": "$lead_b"}, GONE),
+    ("toggle_lead_archive", "admin", {"id": RANDOM}, GONE),
     ("set_lead_manual_mode", "admin", {"id": "$lead", "enabled": None}, BAD),
     ("set_lead_manual_mode", "ro", {"id": "$lead", "enabled": True}, FORBIDDEN),
     ("set_lead_manual_mode", "admin", {"id": "$lead_b", "enabled": True}, GONE),
@@ -126,6 +130,7 @@ CASES = [
     ("start_campaign", "admin", {"dataset_id": "$ds_empty"}, BAD),
     ("start_campaign", "rep", {"dataset_id": "$ds"}, FORBIDDEN),
     ("start_campaign", "admin", {"dataset_id": "$ds_b"}, GONE),
+    ("start_campaign", "admin", {"dataset_id": RANDOM}, GONE),
     ("pause_campaign", "admin", {"dataset_id": "$ds_empty"}, BAD),
     ("pause_campaign", "rep", {"dataset_id": "$ds"}, FORBIDDEN),
     ("pause_campaign", "admin", {"dataset_id": "$ds_b"}, GONE),
@@ -136,10 +141,14 @@ CASES = [
     ("send_message", "admin", {"lead_id": "$lead", "content": "Hi", "message_category": "m1"}, BAD),
     ("send_message", "ro", {"lead_id": "$lead", "content": "Hi"}, FORBIDDEN),
     ("send_message", "admin", {"lead_id": "$lead_b", "content": "Hi"}, GONE),
+    ("send_message", "admin", {"lead_id": RANDOM, "content": "Hi"}, GONE),
     ("get_conversation", "admin", {"id": "$conv_b"}, GONE),
     ("get_conversation", "admin", {"id": RANDOM}, GONE),
+    ("get_conversation", "stranger", {"id": "$conv_b"}, GONE),
     ("retry_dead_job", "rep", {"job_id": "$job_b"}, FORBIDDEN),
     ("retry_dead_job", "admin", {"job_id": "$job_b"}, GONE),
+    ("retry_dead_job", "admin", {"job_id": 987654321}, GONE),
+    ("retry_dead_job", "admin", {"job_id": "x"}, BAD),
     ("get_prompt", "admin", {"type": "sms"}, BAD),
     ("update_prompt", "admin", {"type": "m1", "system_prompt": ""}, BAD),
     ("update_prompt", "manager", {"type": "m1", "system_prompt": "Be brief."}, FORBIDDEN),
@@ -182,6 +191,18 @@ def test_every_public_rpc_has_error_cases(db_url):
             )
         }
     assert names - {c[0] for c in CASES} == set()
+
+
+def test_anonymous_callers_get_401(db_url, world):
+    # The RPCs are not granted to anon: PostgREST answers 42501 with 401 for a request
+    # without a user's token.
+    anon = Caller(user_id=None, role="anon", claims={"role": "anon"})
+    with (
+        psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn,
+        pytest.raises(RpcError) as err,
+    ):
+        call_rpc(conn, anon, "get_dataset", {"id": world["ds"]})
+    assert (err.value.error.status, seed_code(err.value.error)) == (401, "UNAUTHORIZED")
 
 
 def test_unknown_argument_is_pgrst202(db_url, world):

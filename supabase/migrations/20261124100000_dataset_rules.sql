@@ -37,7 +37,7 @@ begin
 end
 $$;
 comment on function private.validate_dataset_change() is
-  'Trigger: refuses invalid campaign status transitions and an end date before the start date (22023).';
+  'Trigger: refuses invalid campaign status transitions and an end date before the start date (400).';
 
 create trigger datasets_validate
 before insert or update of campaign_status, campaign_start_date, campaign_end_date on public.datasets

@@ -33,7 +33,7 @@ begin
 end
 $$;
 comment on function private.require_member() is
-  'The caller''s client id; raises 42501 for anonymous, invited, suspended or unknown users.';
+  'The caller''s client id; raises 403 for anonymous, invited, suspended or unknown users.';
 
 create function private.parse_timestamptz_field(p_patch jsonb, p_key text) returns timestamptz
 language plpgsql
@@ -54,7 +54,7 @@ exception
 end
 $$;
 comment on function private.parse_timestamptz_field(jsonb, text) is
-  'Reads a nullable timestamptz from a JSON patch, raising 22023 with the field name when malformed.';
+  'Reads a nullable timestamptz from a JSON patch, raising 400 with the field name when malformed.';
 
 create function private.reject_unknown_keys(p_patch jsonb, p_allowed text []) returns void
 language plpgsql
@@ -77,7 +77,7 @@ begin
 end
 $$;
 comment on function private.reject_unknown_keys(jsonb, text []) is
-  'Raises 22023 naming every key of a JSON patch that is not in the allowed list.';
+  'Raises 400 naming every key of a JSON patch that is not in the allowed list.';
 
 create function private.text_field(p_patch jsonb, p_key text) returns text
 language plpgsql
@@ -92,7 +92,7 @@ begin
 end
 $$;
 comment on function private.text_field(jsonb, text) is
-  'Reads a trimmed text field from a JSON patch (blank becomes null); 22023 when not a string.';
+  'Reads a trimmed text field from a JSON patch (blank becomes null); 400 when not a string.';
 
 create function private.valid_dataset_name(p_name text) returns text
 language plpgsql
@@ -109,7 +109,7 @@ begin
   return btrim(p_name);
 end
 $$;
-comment on function private.valid_dataset_name(text) is 'The trimmed dataset name; 22023 when blank or over 200 characters.';
+comment on function private.valid_dataset_name(text) is 'The trimmed dataset name; 400 when blank or over 200 characters.';
 
 -- GET /api/datasets ------------------------------------------------------------------------
 create function private.list_datasets(
@@ -200,7 +200,7 @@ as $$
   select private.get_dataset(id)
 $$;
 comment on function public.get_dataset(uuid) is
-  'GET /api/datasets/[id]: {"dataset": {...}}; P0002 when the dataset does not exist or is not visible.';
+  'GET /api/datasets/[id]: {"dataset": {...}}; 404 when the dataset does not exist or is not visible.';
 
 -- POST /api/datasets -----------------------------------------------------------------------
 create function private.create_dataset(
@@ -306,7 +306,7 @@ as $$
 $$;
 comment on function public.update_dataset(uuid, jsonb) is
   'PUT /api/datasets/[id]: patches name, description, campaign_status, campaign_start_date, '
-  'campaign_end_date (other keys: 22023). Status transitions and date order are checked by trigger.';
+  'campaign_end_date (other keys: 400). Status transitions and date order are checked by trigger.';
 
 -- DELETE /api/datasets/[id] ----------------------------------------------------------------
 create function private.delete_dataset(p_id uuid) returns jsonb

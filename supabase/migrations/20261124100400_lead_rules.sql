@@ -97,7 +97,7 @@ begin
 end
 $$;
 comment on function private.validate_lead_assignee() is
-  'Trigger: a lead can only be assigned to an active member of its own client (22023 otherwise).';
+  'Trigger: a lead can only be assigned to an active member of its own client (400 otherwise).';
 
 create trigger leads_validate_assignee before insert or update of assigned_to on public.leads
 for each row execute function private.validate_lead_assignee();

@@ -1,5 +1,5 @@
 -- Lead RPCs in the seed's shapes (GET/PUT /api/leads/[id], archive and manual-mode toggles).
--- Security invoker: RLS on leads decides visibility (P0002 when a lead is not visible) and
+-- Security invoker: RLS on leads decides visibility (404 when a lead is not visible) and
 -- the column grants decide what may change; triggers keep stats, timestamps and assignees right.
 
 -- GET /api/leads/[id] ------------------------------------------------------------------------
@@ -44,7 +44,7 @@ as $$
 $$;
 comment on function public.get_lead(uuid) is
   'GET /api/leads/[id]: every lead column plus "conversation" (summary or null) and "sophie_insights"; '
-  'P0002 when not visible.';
+  '404 when not visible.';
 
 create function private.writable_lead(p_id uuid) returns public.leads
 language plpgsql
@@ -54,8 +54,8 @@ as $$
 declare
   v_lead public.leads;
 begin
-  -- Runs as the caller: RLS hides other tenants' and restricted datasets' leads (P0002);
-  -- read-only members see the lead but may not change it (42501).
+  -- Runs as the caller: RLS hides other tenants' and restricted datasets' leads (404);
+  -- read-only members see the lead but may not change it (403).
   select l.* into v_lead from public.leads l where l.id = p_id;
   if not found then
     perform private.raise_error(404, format('lead %s not found', p_id));
@@ -67,7 +67,7 @@ begin
 end
 $$;
 comment on function private.writable_lead(uuid) is
-  'The lead the caller is about to change: P0002 when not visible, 42501 for read-only members.';
+  'The lead the caller is about to change: 404 when not visible, 403 for read-only members.';
 
 create function private.enum_field(p_patch jsonb, p_key text, p_allowed text [], p_nullable boolean)
 returns text
@@ -87,7 +87,7 @@ begin
 end
 $$;
 comment on function private.enum_field(jsonb, text, text [], boolean) is
-  'Reads an enum value (as text) from a JSON patch; 22023 listing the allowed values otherwise.';
+  'Reads an enum value (as text) from a JSON patch; 400 listing the allowed values otherwise.';
 
 create function private.boolean_field(p_patch jsonb, p_key text) returns boolean
 language plpgsql
@@ -101,7 +101,7 @@ begin
   return (p_patch -> p_key)::boolean;
 end
 $$;
-comment on function private.boolean_field(jsonb, text) is 'Reads a boolean from a JSON patch; 22023 otherwise.';
+comment on function private.boolean_field(jsonb, text) is 'Reads a boolean from a JSON patch; 400 otherwise.';
 
 create function private.uuid_field(p_patch jsonb, p_key text) returns uuid
 language plpgsql
@@ -121,7 +121,7 @@ exception
     perform private.raise_error(400, format('%s is not a valid uuid: %s', p_key, p_patch ->> p_key));
 end
 $$;
-comment on function private.uuid_field(jsonb, text) is 'Reads a nullable uuid from a JSON patch; 22023 when malformed.';
+comment on function private.uuid_field(jsonb, text) is 'Reads a nullable uuid from a JSON patch; 400 when malformed.';
 
 -- PUT /api/leads/[id] ------------------------------------------------------------------------
 create function private.update_lead(p_id uuid, p_patch jsonb) returns jsonb
@@ -182,7 +182,7 @@ as $$
 $$;
 comment on function public.update_lead(uuid, jsonb) is
   'PUT /api/leads/[id]: patches only the seed''s fields (first_name, last_name, email, postcode, notes, '
-  'contact_status, lead_sentiment, manual_mode, archived, assigned_to); 22023 for other keys or bad values.';
+  'contact_status, lead_sentiment, manual_mode, archived, assigned_to); 400 for other keys or bad values.';
 
 -- POST /api/leads/[id]/archive ---------------------------------------------------------------
 create function private.toggle_lead_archive(p_lead_id uuid) returns jsonb

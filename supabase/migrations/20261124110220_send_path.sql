@@ -102,7 +102,7 @@ end
 $$;
 comment on function private.queue_sms(uuid, text, public.message_category, uuid, jsonb, timestamptz) is
   'The one way to queue an outbound SMS: stores a pending message (conversation created if missing, opt-out '
-  'line on the lead''s first message) and enqueues sms.send. 42501 when the number opted out.';
+  'line on the lead''s first message) and enqueues sms.send. 403 when the number opted out.';
 
 -- prepare_send ---------------------------------------------------------------------------
 create function private.skip_message(p_id uuid, p_reason text) returns jsonb

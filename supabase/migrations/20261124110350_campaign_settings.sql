@@ -106,7 +106,7 @@ begin
 end
 $$;
 comment on function private.validate_campaign_settings(jsonb) is
-  'Checks the seed''s campaign settings body (22023 naming the field) and flattens it to campaigns columns.';
+  'Checks the seed''s campaign settings body (400 naming the field) and flattens it to campaigns columns.';
 
 -- estimate --------------------------------------------------------------------------------
 create function private.walk_send_window(

@@ -71,7 +71,7 @@ begin
 end
 $$;
 comment on function private.campaign_dataset_for_caller(uuid) is
-  'The dataset, locked, when the caller may run its campaign: P0002 when not visible, 42501 when not admin/manager.';
+  'The dataset, locked, when the caller may run its campaign: 404 when not visible, 403 when not admin/manager.';
 
 create function private.start_campaign(p_dataset_id uuid, p_settings jsonb default null)
 returns jsonb

@@ -27,7 +27,7 @@ begin
   end if;
   -- The seed's 60 sends per client and rolling hour (429 with Retry-After; a refusal stores nothing).
   perform private.use_send_budget(v_lead.client_id);
-  -- queue_sms refuses an opted-out or suppressed number with 42501: a person cannot message it either.
+  -- queue_sms refuses an opted-out or suppressed number with 403: a person cannot message it either.
   v_id := private.queue_sms(v_lead.id, p_content, 'human_manual', auth.uid());
   select m.* into v_msg from public.messages m where m.id = v_id;
   return jsonb_build_object('message', jsonb_build_object(
@@ -49,7 +49,7 @@ as $$
 $$;
 comment on function public.send_message(uuid, text, text) is
   'POST /api/messages/send: queues a human_manual SMS (status pending until the worker sends it). '
-  '42501 for read-only members and for opted-out numbers; P0002 for a lead the caller cannot see.';
+  '403 for read-only members and for opted-out numbers; 404 for a lead the caller cannot see.';
 
 create function private.get_conversation(p_conversation_id uuid) returns jsonb
 language plpgsql
@@ -102,7 +102,7 @@ as $$
 $$;
 comment on function public.get_conversation(uuid) is
   'GET /api/conversations/[id]: {conversation, messages, lead} in the seed''s shape (messages oldest first, '
-  'with status and created_at added; sent_at of an inbound message is when it was received). P0002 if not visible.';
+  'with status and created_at added; sent_at of an inbound message is when it was received). 404 if not visible.';
 
 revoke all on function private.send_manual_message(uuid, text, text), public.send_message(uuid, text, text),
   private.get_conversation(uuid), public.get_conversation(uuid) from public, anon;
