@@ -270,3 +270,26 @@ def test_unknown_lead_and_unsupported_events_are_acknowledged_and_ignored(edge_f
     assert other.json()["result"]["reason"] == "unsupported_event"
     malformed = edge_function.post_event({"triggerEvent": "BOOKING_CREATED", "payload": {}})
     assert malformed.status_code == 400
+
+
+def test_a_booking_ending_before_it_starts_is_refused_with_400_not_retried(edge_function, db):
+    # record_booking refuses it with private.raise_error (SQLSTATE PGRST, status 400): the
+    # edge function answers 400 (Cal.com does not retry) and books nothing.
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id, status="HOT")
+    start = at(next_weekday(), 10)
+    resp = edge_function.post_event(
+        {
+            "triggerEvent": "BOOKING_CREATED",
+            "payload": {
+                "uid": "backwards-" + uuid.uuid4().hex,
+                "eventTypeId": STANDIN_EVENT_TYPE_ID,
+                "startTime": start.isoformat(),
+                "endTime": (start - timedelta(minutes=30)).isoformat(),
+                "metadata": {"lead_id": str(lead)},
+            },
+        }
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert not lead_row(db, lead)["call_booked"]

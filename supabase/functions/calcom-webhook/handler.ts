@@ -25,6 +25,20 @@ function failure(status: number, code: string, message: string, details: unknown
   return reply(status, { error: { code, message, details } });
 }
 
+/** A refusal raised by private.raise_error: SQLSTATE PGRST, the status in the detail JSON and
+ * {code, message, details} in the message JSON. Null for any other error. */
+export function pgrstRefusal(err: unknown): { status: number; message: string } | null {
+  const e = err as { code?: string; message?: string; detail?: string };
+  if (e?.code !== "PGRST") return null;
+  try {
+    const status = Number(JSON.parse(e.detail ?? "").status);
+    const message = String(JSON.parse(e.message ?? "").message ?? "");
+    return Number.isInteger(status) ? { status, message } : null;
+  } catch {
+    return null;
+  }
+}
+
 export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
   return async (req: Request): Promise<Response> => {
     if (req.method !== "POST") {
@@ -61,6 +75,11 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       if (code.startsWith("22")) {
         // The event is signed but malformed: a retry would not help.
         return failure(400, "VALIDATION_ERROR", (err as Error).message);
+      }
+      const refusal = pgrstRefusal(err);
+      if (refusal?.status === 400) {
+        // The same, refused by private.raise_error (PostgREST's custom error, SQLSTATE PGRST).
+        return failure(400, "VALIDATION_ERROR", refusal.message);
       }
       console.error("calcom-webhook: ingest failed", err);
       // 500 makes Cal.com retry later; ingest is idempotent so that is safe.

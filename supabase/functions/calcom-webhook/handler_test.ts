@@ -8,7 +8,7 @@ const BODY = JSON.stringify({ triggerEvent: "BOOKING_CREATED", payload: { uid: "
 
 function setup(
   secret: string | undefined,
-  fail?: { code?: string; message: string },
+  fail?: { code?: string; message: string; detail?: string },
 ) {
   const stored: string[] = [];
   const handler = createHandler({
@@ -87,4 +87,20 @@ Deno.test("a database validation error is a 400, anything else a 500 (Cal.com re
   const res = await down.handler(post(BODY, sig));
   assert.equal(res.status, 500);
   assert.equal((await res.json()).error.code, "INTERNAL_ERROR");
+});
+
+Deno.test("a 400 refusal raised by private.raise_error is a 400 too (no retry loop)", async () => {
+  const sig = await signBody(BODY, SECRET);
+  const message = JSON.stringify({
+    code: "VALIDATION_ERROR",
+    message: "a booking needs an end time",
+  });
+  const bad = setup(SECRET, { code: "PGRST", message, detail: '{"status": 400, "headers": {}}' });
+  const res = await bad.handler(post(BODY, sig));
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error.message, "a booking needs an end time");
+  const other = setup(SECRET, { code: "PGRST", message, detail: '{"status": 409, "headers": {}}' });
+  const again = await other.handler(post(BODY, sig));
+  assert.equal(again.status, 500);
+  await again.body?.cancel();
 });

@@ -34,6 +34,19 @@ export function publicUrl(req: Request, base: string | undefined): string {
   return `${base.replace(/\/+$/, "")}/${FUNCTION_NAME}${url.search}`;
 }
 
+/** The HTTP status of a refusal raised by private.raise_error (SQLSTATE PGRST, status in the
+ * detail JSON); null for any other error. */
+export function pgrstStatus(err: unknown): number | null {
+  const e = err as { code?: string; detail?: string };
+  if (e?.code !== "PGRST") return null;
+  try {
+    const status = Number(JSON.parse(e.detail ?? "").status);
+    return Number.isInteger(status) ? status : null;
+  } catch {
+    return null;
+  }
+}
+
 export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
   return async (req: Request): Promise<Response> => {
     if (req.method !== "POST") {
@@ -65,7 +78,8 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       await deps.ingest(params);
     } catch (err) {
       // 22023: the SQL refused the fields themselves (no MessageSid...): retrying cannot help.
-      if ((err as { code?: string }).code === "22023") {
+      // The same refusal may come as PostgREST's custom error (private.raise_error, status 400).
+      if ((err as { code?: string }).code === "22023" || pgrstStatus(err) === 400) {
         console.warn(`twilio-webhook: refused: ${(err as Error).message}`);
         return text(400, "Not a Twilio message webhook.");
       }

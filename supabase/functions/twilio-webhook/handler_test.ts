@@ -13,7 +13,7 @@ const FIELDS = {
   AccountSid: "AC10ca1000000000000000000000000000",
 };
 
-function setup(fail: false | { code?: string } = false) {
+function setup(fail: false | { code?: string; detail?: string } = false) {
   const stored: Record<string, string>[] = [];
   const handler = createHandler({
     authToken: () => TOKEN,
@@ -96,6 +96,13 @@ Deno.test("a database failure is a 500 so that Twilio retries", async () => {
 
 Deno.test("fields the database refuses are a 400, not a retry loop", async () => {
   const { handler } = setup({ code: "22023" });
+  const res = await handler(await signedPost({ AccountSid: FIELDS.AccountSid }));
+  assert.equal(res.status, 400);
+  await res.body?.cancel();
+});
+
+Deno.test("a 400 refusal raised by private.raise_error (SQLSTATE PGRST) is a 400 as well", async () => {
+  const { handler } = setup({ code: "PGRST", detail: '{"status": 400, "headers": {}}' });
   const res = await handler(await signedPost({ AccountSid: FIELDS.AccountSid }));
   assert.equal(res.status, 400);
   await res.body?.cancel();
