@@ -4,6 +4,7 @@ What PostgREST does for such a request, and so what `call_rpc` does:
 
 1. one transaction, `role` = the JWT's role and `request.jwt.claims` = its claims
    (`dbr.db.as_caller_sync`, the helper the API uses), plus `request.method` / `request.path`;
+   READ ONLY when the function is stable or immutable, as PostgREST runs those;
 2. the `db_pre_request` function, when the `authenticator` role names one
    (`alter role authenticator set pgrst.db_pre_request = '...'`), runs first;
 3. the function is chosen by name among the exposed schema's functions whose argument names
@@ -45,12 +46,14 @@ class _Function:
     args: list[tuple[str, str]]  # (name, declared type) of the input arguments, in order
     required: set[str]  # arguments without a default
     returns_set: bool
+    read_only: bool  # stable or immutable: PostgREST runs it in a READ ONLY transaction
 
 
 def _functions(conn: psycopg.Connection[Any], name: str) -> list[_Function]:
     rows = conn.execute(
         """
         select p.proname, p.proretset, p.pronargs, p.pronargdefaults,
+          p.provolatile in ('s', 'i') as read_only,
           array(
             select format_type(t.oid, null)
             from unnest(p.proargtypes) with ordinality a(oid, n) join pg_type t on t.oid = a.oid
@@ -74,11 +77,11 @@ def _functions(conn: psycopg.Connection[Any], name: str) -> list[_Function]:
         names = list(r["names"]) + [""] * (r["pronargs"] - len(r["names"]))
         args = list(zip(names[: r["pronargs"]], r["types"], strict=True))
         required = {n for n, _ in args[: r["pronargs"] - r["pronargdefaults"]]}
-        out.append(_Function(r["proname"], args, required, r["proretset"]))
+        out.append(_Function(r["proname"], args, required, r["proretset"], r["read_only"]))
     return out
 
 
-_COLS = ("proname", "proretset", "pronargs", "pronargdefaults", "types", "names")
+_COLS = ("proname", "proretset", "pronargs", "pronargdefaults", "read_only", "types", "names")
 
 
 def _not_found(name: str, keys: list[str]) -> RpcError:
@@ -180,6 +183,8 @@ def call_rpc(conn: psycopg.Connection[Any], caller: Caller, name: str, body: dic
         query = sql.SQL("select to_json({}) as r {}").format(call, source)
     try:
         with as_caller_sync(conn, caller):
+            if fn.read_only:
+                conn.execute("set transaction read only")
             conn.execute(
                 "select set_config('request.method', 'POST', true),"
                 " set_config('request.path', %s, true),"

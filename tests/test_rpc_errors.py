@@ -255,3 +255,27 @@ def test_seed_bodies_are_taken_verbatim(db_url, world):
         assert paused["campaign"]["status"] == "paused"
         page = call_rpc(conn, admin, "list_leads", {"dataset_id": ds, "page": 1, "limit": 10})
         assert page["pagination"] == {"page": 1, "limit": 10, "total": 1, "pages": 1}
+
+
+def test_the_pre_request_hook_limits_rpc_calls_as_through_postgrest(db_url, db):
+    # The authenticator's pgrst.db_pre_request runs before each call: the 101st write-call of
+    # a minute is 429 RATE_LIMITED with Retry-After, as PostgREST would answer it.
+    client = make_client(db, "Busy")
+    user = make_user(db, client, "admin")
+    ds = db.execute(
+        "insert into public.datasets (client_id, name) values (%s, 'Busy') returning id", (client,)
+    ).fetchone()["id"]
+    lead = db.execute(
+        "insert into public.leads (client_id, dataset_id, first_name, phone_number)"
+        " values (%s, %s, 'Al', '+447700900104') returning id",
+        (client, ds),
+    ).fetchone()["id"]
+    caller = caller_for(user)
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+        for _ in range(100):
+            call_rpc(conn, caller, "toggle_lead_archive", {"id": str(lead)})
+        with pytest.raises(RpcError) as err:
+            call_rpc(conn, caller, "toggle_lead_archive", {"id": str(lead)})
+    refused = err.value.error
+    assert (refused.status, refused.code) == (429, "RATE_LIMITED")
+    assert int(refused.headers["Retry-After"]) > 0
