@@ -1,7 +1,8 @@
 """The seed's error body, `{"error": {"code", "message", "details"}}`, for every failure.
 
-SQL functions signal user errors with SQLSTATEs; this module maps them to HTTP statuses so
-that a rule enforced in the database surfaces the same way through every route.
+SQL functions refuse with PostgREST's custom error (`private.raise_error`, SQLSTATE PGRST);
+a database error is answered by `dbr.postgrest`, PostgREST's own rules, so a rule enforced in
+the database surfaces with the same status and code through FastAPI as through PostgREST.
 """
 
 from __future__ import annotations
@@ -15,34 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dbr.postgrest import SEED_CODES, seed_error, translate
+
 log = logging.getLogger("dbr.api")
 
-_STATUS_CODES = {
-    400: "VALIDATION_ERROR",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
-    500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE",
-    504: "TIMEOUT",
-}
-
-# SQLSTATE (exact, then class) -> HTTP status.
-_SQLSTATE_STATUS = {
-    "42501": 403,  # insufficient_privilege, incl. row-level security violations
-    "P0002": 404,  # no_data_found: raised by RPCs for rows the caller cannot see
-    "23505": 409,  # unique_violation
-    "40001": 409,  # serialization_failure: the caller may retry
-    "40P01": 409,  # deadlock_detected
-    "P0001": 400,  # raise exception without a code
-    "DB429": 429,  # custom: a database-kept limit was hit
-}
-_SQLSTATE_CLASS_STATUS = {"22": 400, "23": 400}
+_STATUS_CODES = SEED_CODES
 
 
 class ApiError(Exception):
@@ -81,12 +59,6 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def status_for_sqlstate(sqlstate: str | None) -> int | None:
-    if not sqlstate:
-        return None
-    return _SQLSTATE_STATUS.get(sqlstate) or _SQLSTATE_CLASS_STATUS.get(sqlstate[:2])
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -112,25 +84,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.Error)
     async def _database(request: Request, exc: psycopg.Error) -> JSONResponse:
-        status = status_for_sqlstate(exc.sqlstate)
-        if status is None:
+        # FastAPI only runs queries for signed-in callers, so the request is "authed".
+        err = translate(exc, authed=True)
+        if err.status >= 500:
             log.exception("database error on %s %s", request.method, request.url.path)
-            return error_response(500, "Something went wrong on our side.")
-        diag = exc.diag
-        details = {
-            k: v
-            for k, v in {
-                "hint": diag.message_hint,
-                "detail": diag.message_detail,
-                "constraint": diag.constraint_name,
-            }.items()
-            if v
-        }
-        message = diag.message_primary or "The request was refused."
-        if exc.sqlstate == "42501":
-            message = "You do not have permission to do this."
-            details = None
-        return error_response(status, message, details=details or None)
+            return error_response(err.status, "Something went wrong on our side.")
+        body = seed_error(err)["error"]
+        return error_response(
+            err.status,
+            body["message"] or "The request was refused.",
+            code=body["code"],
+            details=body["details"],
+            headers=err.headers or None,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ import psycopg
 
 from dbr.auth import Caller
 from dbr.db import as_caller_sync
+from dbr.postgrest import PostgrestError, translate
 
 
 def make_client(conn: psycopg.Connection[Any], name: str = "Client", **cols: Any) -> uuid.UUID:
@@ -66,3 +67,16 @@ def acting_as(
     """One transaction run as `user_id` (role authenticated + JWT claims)."""
     with as_caller_sync(conn, caller_for(user_id)) as c:
         yield c
+
+
+def refusal(
+    conn: psycopg.Connection[Any], user_id: uuid.UUID, sql: str, *params: Any
+) -> PostgrestError:
+    """Runs `sql` as `user_id` (as PostgREST runs a request) and returns what a PostgREST
+    client receives for the error it raises: HTTP status and body, by PostgREST's rules."""
+    try:
+        with acting_as(conn, user_id) as c:
+            c.execute(sql, params)
+    except psycopg.Error as exc:
+        return translate(exc, authed=True)
+    raise AssertionError(f"no error from {sql!r}")

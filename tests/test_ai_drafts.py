@@ -3,7 +3,6 @@ conversation state, regenerate on request) and the ai_send RPC (messages/ai-send
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 import api.routes.ai as ai_route
@@ -15,7 +14,7 @@ from tests.ai_support import (
     make_lead,
     make_world,
 )
-from tests.support import acting_as, make_client, make_user
+from tests.support import acting_as, make_client, make_user, refusal
 
 pytest_plugins = ("tests.ai_fixtures",)
 
@@ -92,8 +91,8 @@ def test_edited_draft_keeps_the_original(db, db_url, api, token_for, ai_settings
         conn.execute(
             "select public.ai_send(%s, %s, 'Hi Sam, Jo from Acme here!')", (lead_id, draft_id)
         )
-    with pytest.raises(psycopg.errors.UniqueViolation), acting_as(db, world.admin) as conn:
-        conn.execute("select public.ai_send(%s, %s)", (lead_id, draft_id))  # 409: sent already
+    err = refusal(db, world.admin, "select public.ai_send(%s, %s)", lead_id, draft_id)
+    assert (err.status, err.code) == (409, "CONFLICT")  # sent already
     (msg,) = ai_messages(db, lead_id)
     assert msg["content"].startswith("Hi Sam, Jo from Acme here!")
     assert msg["ai_metadata"]["edited"] is True and msg["ai_metadata"]["original_content"]
@@ -104,16 +103,16 @@ def test_ai_send_refusals(db, staffed):
     reader = make_user(db, world.client_id, "read_only")
     outsider = make_user(db, make_client(db, "Other"), "admin")
     cases = [
-        (world.admin, (lead_id, None, None), psycopg.errors.InvalidParameterValue),  # 400
-        (reader, (lead_id, None, "hello"), psycopg.errors.InsufficientPrivilege),  # 403
-        (outsider, (lead_id, None, "hello"), psycopg.errors.NoDataFound),  # 404
+        (world.admin, (lead_id, None, None), (400, "VALIDATION_ERROR")),
+        (reader, (lead_id, None, "hello"), (403, "FORBIDDEN")),
+        (outsider, (lead_id, None, "hello"), (404, "NOT_FOUND")),
     ]
-    for user, args, error in cases:
-        with pytest.raises(error), acting_as(db, user) as conn:
-            conn.execute("select public.ai_send(%s, %s, %s)", args)
+    for user, args, expected in cases:
+        err = refusal(db, user, "select public.ai_send(%s, %s, %s)", *args)
+        assert (err.status, err.code) == expected
     db.execute("update public.leads set opted_out = true where id = %s", (lead_id,))
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, world.admin) as conn:
-        conn.execute("select public.ai_send(%s, null, 'hello')", (lead_id,))
+    err = refusal(db, world.admin, "select public.ai_send(%s, null, 'hello')", lead_id)
+    assert (err.status, err.code) == (403, "FORBIDDEN")
 
 
 def test_generate_refusals(db, api, token_for, staffed, monkeypatch):

@@ -100,6 +100,12 @@ async def create_dataset(db: UserDb) -> dict:
 
 @probe.get("/missing")
 async def missing(db: UserDb) -> dict:
+    await db.execute("do $$ begin perform private.raise_error(404, 'dataset not found'); end $$")
+    return {}
+
+
+@probe.get("/no-data")
+async def no_data(db: UserDb) -> dict:
     await db.execute(
         "do $$ begin raise exception 'dataset not found' using errcode = 'P0002'; end $$"
     )
@@ -148,6 +154,12 @@ def test_not_found_from_sql_is_404(probe_api, db, token_for):
     user = make_user(db, make_client(db))
     err = assert_error(probe_api.get("/probe/missing", headers=token_for(user)), 404, "NOT_FOUND")
     assert err["message"] == "dataset not found"
+
+
+def test_a_plain_no_data_found_is_a_500_as_through_postgrest(probe_api, db, token_for):
+    # PostgREST answers P0002 with 500, so FastAPI does too: refusals use private.raise_error.
+    user = make_user(db, make_client(db))
+    assert_error(probe_api.get("/probe/no-data", headers=token_for(user)), 500, "INTERNAL_ERROR")
 
 
 def test_bad_value_from_sql_is_400(probe_api, db, token_for):

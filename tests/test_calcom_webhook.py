@@ -369,3 +369,26 @@ def test_a_signed_booking_with_a_nul_or_lone_surrogate_is_recorded_not_refused(e
     ).fetchone()
     assert stored["notes"] == "Call me\ufffd after 5 \ufffd"
     assert lead_row(db, lead)["call_booked"]
+
+
+def test_a_booking_ending_before_it_starts_is_refused_with_400_not_retried(edge_function, db):
+    # record_booking refuses it with private.raise_error (SQLSTATE PGRST, status 400): the
+    # edge function answers 400 (Cal.com does not retry) and books nothing.
+    t = make_tenant(db)
+    lead = make_lead(db, t.client_id, t.dataset_id, status="HOT")
+    start = at(next_weekday(), 10)
+    resp = edge_function.post_event(
+        {
+            "triggerEvent": "BOOKING_CREATED",
+            "payload": {
+                "uid": "backwards-" + uuid.uuid4().hex,
+                "eventTypeId": STANDIN_EVENT_TYPE_ID,
+                "startTime": start.isoformat(),
+                "endTime": (start - timedelta(minutes=30)).isoformat(),
+                "metadata": {"lead_id": str(lead)},
+            },
+        }
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert not lead_row(db, lead)["call_booked"]

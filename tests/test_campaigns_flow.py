@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -16,7 +15,7 @@ from tests.outreach_rules_support import (
     run_worker_pass,
     sending_client,
 )
-from tests.support import acting_as, make_user
+from tests.support import acting_as, make_user, refusal
 
 ALL_DAY = {"hours_start": 0, "hours_end": 24}
 
@@ -85,12 +84,12 @@ def test_pause_holds_queued_messages_and_resume_sends_each_exactly_once(db, camp
 
 
 def test_only_admins_and_managers_run_campaigns(db, campaign):
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        rpc(db, campaign["rep"], "select public.start_campaign(%s) as r", campaign["dataset_id"])
+    err = refusal(db, campaign["rep"], "select public.start_campaign(%s)", campaign["dataset_id"])
+    assert (err.status, err.code) == (403, "FORBIDDEN")
     other_client, _ = sending_client(db)
     outsider = make_user(db, other_client, "admin")
-    with pytest.raises(psycopg.errors.NoDataFound):
-        rpc(db, outsider, "select public.pause_campaign(%s) as r", campaign["dataset_id"])
+    err = refusal(db, outsider, "select public.pause_campaign(%s)", campaign["dataset_id"])
+    assert (err.status, err.code) == (404, "NOT_FOUND")
     status = db.execute(
         "select campaign_status from public.datasets where id = %s", (campaign["dataset_id"],)
     ).fetchone()["campaign_status"]

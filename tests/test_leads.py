@@ -10,7 +10,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.support import acting_as, make_client, make_user
+from tests.support import acting_as, make_client, make_user, refusal
+
+SEED = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 
 def call(conn: psycopg.Connection[Any], user: uuid.UUID, sql: str, *params: Any) -> Any:
@@ -18,11 +20,11 @@ def call(conn: psycopg.Connection[Any], user: uuid.UUID, sql: str, *params: Any)
         return c.execute(sql, params).fetchone()["r"]
 
 
-def raises(conn: psycopg.Connection[Any], user: uuid.UUID, sqlstate: str, sql: str, *params: Any):
-    with pytest.raises(psycopg.Error) as err:
-        call(conn, user, sql, *params)
-    assert err.value.sqlstate == sqlstate, err.value
-    return str(err.value)
+def raises(conn: psycopg.Connection[Any], user: uuid.UUID, status: int, sql: str, *params: Any):
+    err = refusal(conn, user, sql, *params)
+    assert err.status == status, err
+    assert err.code == SEED[status], err
+    return err.message
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ def test_a_rep_pages_through_a_dataset(db, shop):
         out = call(
             db,
             shop["rep"],
-            "select public.list_leads(p_dataset_id => %s, p_page => %s, p_limit => 50) as r",
+            'select public.list_leads(dataset_id => %s, page => %s, "limit" => 50) as r',
             shop["dataset"],
             page,
         )
@@ -67,7 +69,7 @@ def test_a_rep_pages_through_a_dataset(db, shop):
 
 @pytest.mark.parametrize("typed", ["07700 900007", "+44 7700 900007", "7700900007", "900007"])
 def test_a_phone_typed_any_way_finds_the_lead(db, shop, typed):
-    out = call(db, shop["rep"], "select public.list_leads(p_search => %s) as r", typed)
+    out = call(db, shop["rep"], "select public.list_leads(search => %s) as r", typed)
     assert [lead["phone_number"] for lead in out["leads"]] == ["+447700900007"]
 
 
@@ -75,8 +77,7 @@ def test_search_by_name_and_email_combines_with_filters(db, shop):
     out = call(
         db,
         shop["rep"],
-        "select public.list_leads(p_search => 'surname12', p_sort => 'name', p_order => 'asc')"
-        " as r",
+        "select public.list_leads(search => 'surname12', sort => 'name', \"order\" => 'asc') as r",
     )
     assert [lead["last_name"] for lead in out["leads"]] == [
         f"Surname12{d}" for d in ["", *"0123456789"]
@@ -85,13 +86,13 @@ def test_search_by_name_and_email_combines_with_filters(db, shop):
     out = call(
         db,
         shop["rep"],
-        "select public.list_leads(p_search => 'LEAD7@EXAMPLE.COM', p_archived => true) as r",
+        "select public.list_leads(search => 'LEAD7@EXAMPLE.COM', archived => true) as r",
     )
     assert [lead["id"] for lead in out["leads"]] == [str(shop["lead"])]
     out = call(
         db,
         shop["rep"],
-        "select public.list_leads(p_search => 'lead7@example.com', p_archived => false) as r",
+        "select public.list_leads(search => 'lead7@example.com', archived => false) as r",
     )
     assert out["leads"] == [] and out["pagination"]["total"] == 0
 
@@ -139,7 +140,7 @@ def test_update_refuses_bad_input(db, shop, patch, fragment):
     assert fragment in raises(
         db,
         shop["rep"],
-        "22023",
+        400,
         "select public.update_lead(%s, %s) as r",
         shop["lead"],
         Jsonb(patch),
@@ -148,42 +149,39 @@ def test_update_refuses_bad_input(db, shop, patch, fragment):
 
 def test_roles_and_tenants(db, shop):
     lead = shop["lead"]
-    raises(db, shop["ro"], "42501", "select public.toggle_lead_archive(%s) as r", lead)
-    raises(db, shop["ro"], "42501", "select public.set_lead_manual_mode(%s, true) as r", lead)
+    raises(db, shop["ro"], 403, "select public.toggle_lead_archive(%s) as r", lead)
+    raises(db, shop["ro"], 403, "select public.set_lead_manual_mode(%s, true) as r", lead)
     raises(
         db,
         shop["ro"],
-        "42501",
+        403,
         "select public.update_lead(%s, %s) as r",
         lead,
         Jsonb({"notes": "x"}),
     )
     rival = make_user(db, make_client(db, "Rival"), "admin")
-    raises(db, rival, "P0002", "select public.get_lead(%s) as r", lead)
-    raises(db, rival, "P0002", "select public.toggle_lead_archive(%s) as r", lead)
-    assert call(db, rival, "select public.list_leads(p_search => '900007') as r")["leads"] == []
+    raises(db, rival, 404, "select public.get_lead(%s) as r", lead)
+    raises(db, rival, 404, "select public.toggle_lead_archive(%s) as r", lead)
+    assert call(db, rival, "select public.list_leads(search => '900007') as r")["leads"] == []
     # Assigning to someone from another client is refused, whatever the path.
     msg = raises(
         db,
         shop["rep"],
-        "22023",
+        400,
         "select public.update_lead(%s, %s) as r",
         lead,
         Jsonb({"assigned_to": str(rival)}),
     )
     assert "active member" in msg
-    with pytest.raises(psycopg.Error) as err, acting_as(db, shop["rep"]) as c:
-        c.execute("update leads set assigned_to = %s where id = %s", (rival, lead))
-    assert err.value.sqlstate == "22023"
+    err = refusal(db, shop["rep"], "update leads set assigned_to = %s where id = %s", rival, lead)
+    assert (err.status, err.code) == (400, "VALIDATION_ERROR")
 
 
 def test_list_validates_paging_and_sorting(db, shop):
     for args, fragment in [
-        ("p_limit => 101", "limit must be between 1 and 100"),
-        ("p_page => 0", "page must be 1 or more"),
-        ("p_sort => 'phone'", "sort must be one of"),
-        ("p_order => 'random'", "order must be asc or desc"),
+        ('"limit" => 101', "limit must be between 1 and 100"),
+        ("page => 0", "page must be 1 or more"),
+        ("sort => 'phone'", "sort must be one of"),
+        ("\"order\" => 'random'", "order must be asc or desc"),
     ]:
-        assert fragment in raises(
-            db, shop["rep"], "22023", f"select public.list_leads({args}) as r"
-        )
+        assert fragment in raises(db, shop["rep"], 400, f"select public.list_leads({args}) as r")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -16,7 +15,7 @@ from tests.outreach_rules_support import (
     sending_client,
     webhook,
 )
-from tests.support import acting_as, make_user
+from tests.support import acting_as, make_user, refusal
 
 STAGES = ["before_start", "m1_queued", "m1_in_flight", "after_m1"]
 
@@ -113,11 +112,8 @@ def test_stop_at_every_stage_means_nothing_more_is_sent(db, setup, stage):
     ).fetchone()["t"]
     assert tick["queued"] == 0
 
-    with (
-        pytest.raises(psycopg.errors.InsufficientPrivilege, match="opted out"),
-        acting_as(db, s["admin"]) as conn,
-    ):
-        conn.execute("select public.send_message(%s, 'Just checking in')", (lead["id"],))
+    err = refusal(db, s["admin"], "select public.send_message(%s, 'Just checking in')", lead["id"])
+    assert (err.status, err.code) == (403, "FORBIDDEN") and "opted out" in err.message
 
 
 def test_start_after_stop_opts_back_in_without_restarting_the_sequence(db, setup):

@@ -3,11 +3,7 @@ shapes of get/update/make-live."""
 
 from __future__ import annotations
 
-import psycopg
-import pytest
-
-from api.errors import status_for_sqlstate
-from tests.support import acting_as, make_client, make_user
+from tests.support import acting_as, make_client, make_user, refusal
 
 
 def _rpc(db, user, sql: str, *args):
@@ -22,14 +18,12 @@ def test_permissions_map_to_http_statuses(db):
     publisher = make_user(db, client, "manager", can_push_to_live=True)
 
     for user in (manager, publisher):
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
-            _rpc(db, user, "select public.update_prompt('reply', 'Be brief.') as r")
-        assert status_for_sqlstate(refused.value.sqlstate) == 403
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        _rpc(db, manager, "select public.make_prompt_live('reply') as r")
-    with pytest.raises(psycopg.errors.InvalidParameterValue) as bad:
-        _rpc(db, admin, "select public.get_prompt('sms') as r")
-    assert status_for_sqlstate(bad.value.sqlstate) == 400
+        err = refusal(db, user, "select public.update_prompt('reply', 'Be brief.')")
+        assert (err.status, err.code) == (403, "FORBIDDEN")
+    err = refusal(db, manager, "select public.make_prompt_live('reply')")
+    assert (err.status, err.code) == (403, "FORBIDDEN")
+    err = refusal(db, admin, "select public.get_prompt('sms')")
+    assert (err.status, err.code) == (400, "VALIDATION_ERROR")
 
     edit = _rpc(db, admin, "select public.update_prompt('m1', 'Be brief.') as r")
     assert edit["prompt_edit"]["is_live"] is False

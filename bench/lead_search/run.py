@@ -174,29 +174,29 @@ def make_cases(conn: psycopg.Connection[Any], world: World, iterations: int) -> 
     ).fetchall()
     out: list[Case] = []
     for last, email, phone in sample:
-        out.append(Case("name", {"p_search": last.lower()}, ANY_FIELD, [f"%{last}%"] * 4))
+        out.append(Case("name", {"search": last.lower()}, ANY_FIELD, [f"%{last}%"] * 4))
         digits = phone[-7:]  # a partial number: the last 7 digits, typed with a space
         # The naive way is handed bare digits: it could not match "123 4567" at all.
         out.append(
             Case(
                 "partial phone",
-                {"p_search": f"{digits[:3]} {digits[3:]}"},
+                {"search": f"{digits[:3]} {digits[3:]}"},
                 ANY_FIELD,
                 [f"%{digits}%"] * 4,
             )
         )
-        out.append(Case("email", {"p_search": email}, ANY_FIELD, [f"%{email}%"] * 4))
+        out.append(Case("email", {"search": email}, ANY_FIELD, [f"%{email}%"] * 4))
         ds = rnd.choice(world.datasets)
         status = rnd.choice(["HOT", "READY", "WARM", "CONVERTED"])
         out.append(
             Case(
                 "filter only",
-                {"p_dataset_id": ds, "p_status": status, "p_archived": False},
+                {"dataset_id": ds, "status": status, "archived": False},
                 "dataset_id = %s and contact_status = %s and archived = false",
                 [ds, status],
             )
         )
-        out.append(Case("dataset page", {"p_dataset_id": ds}, "dataset_id = %s", [ds]))
+        out.append(Case("dataset page", {"dataset_id": ds}, "dataset_id = %s", [ds]))
     return out
 
 
@@ -215,7 +215,7 @@ def total_of(conn: psycopg.Connection[Any], caller: Caller, case: Case) -> int:
 
 def ours(conn: psycopg.Connection[Any], case: Case) -> Callable[[], Any]:
     args = ", ".join(f"{k} => %s" for k in case.ours)
-    sql = f"select public.list_leads({args}, p_limit => {PAGE})"
+    sql = f'select public.list_leads({args}, "limit" => {PAGE})'
     return lambda: conn.execute(sql, list(case.ours.values())).fetchone()
 
 

@@ -33,6 +33,7 @@ from dbr.datasets.importer import ImportResult, ImportTarget, as_caller_on_new_c
 from dbr.datasets.importer import import_rows as run_import
 from dbr.datasets.mapping import FIELDS
 from dbr.datasets.preview import Preview, build_preview
+from dbr.postgrest import translate
 from dbr.settings import get_settings
 
 console = Console(stderr=True)
@@ -186,6 +187,6 @@ def import_file(
             console.print(exc.details)
         raise typer.Exit(1) from exc
     except psycopg.Error as exc:
-        console.print(f"[red]The database refused the import: {exc.diag.message_primary}[/]")
+        console.print(f"[red]The database refused the import: {translate(exc).message}[/]")
         raise typer.Exit(1) from exc
     _show_result(result, show_errors)

@@ -37,7 +37,7 @@ set search_path = ''
 as $$
 begin
   if not exists (select from pg_catalog.pg_timezone_names where name = new.timezone) then
-    raise exception 'unknown timezone %', new.timezone using errcode = '22023';
+    perform private.raise_error(400, format('unknown timezone %s', new.timezone));
   end if;
   return new;
 end
@@ -187,7 +187,7 @@ set search_path = ''
 as $$
 begin
   if new.client_id is distinct from old.client_id then
-    raise exception 'a row cannot be moved to another client' using errcode = '42501';
+    perform private.raise_error(403, 'a row cannot be moved to another client');
   end if;
   return new;
 end
@@ -206,15 +206,15 @@ begin
   -- a member; a user-manager who is not an admin can invite and suspend non-admins only.
   if auth.role() = 'authenticated' and not private.is_admin() then
     if new.role = 'admin' or (tg_op = 'UPDATE' and old.role = 'admin') then
-      raise exception 'only an admin can grant or change the admin role' using errcode = '42501';
+      perform private.raise_error(403, 'only an admin can grant or change the admin role');
     end if;
     if new.can_manage_users or new.can_push_to_live then
-      raise exception 'only an admin can grant this permission' using errcode = '42501';
+      perform private.raise_error(403, 'only an admin can grant this permission');
     end if;
   end if;
   if auth.role() = 'authenticated' and tg_op = 'UPDATE' and old.user_id = auth.uid()
      and (new.role, new.status, new.can_manage_users) is distinct from (old.role, old.status, old.can_manage_users) then
-    raise exception 'members cannot change their own role or status' using errcode = '42501';
+    perform private.raise_error(403, 'members cannot change their own role or status');
   end if;
   return new;
 end

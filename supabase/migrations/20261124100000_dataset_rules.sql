@@ -25,21 +25,19 @@ set search_path = ''
 as $$
 begin
   if tg_op = 'UPDATE' and not private.campaign_transition_allowed(old.campaign_status, new.campaign_status) then
-    raise exception 'a campaign cannot go from % to %', old.campaign_status, new.campaign_status
-      using errcode = '22023',
-        hint = 'Allowed: draft -> active, active -> paused or completed, paused -> active or completed; '
-          'completed is final.';
+    perform private.raise_error(400, format('a campaign cannot go from %s to %s', old.campaign_status, new.campaign_status),
+      jsonb_build_object('hint', 'Allowed: draft -> active, active -> paused or completed, paused -> active or completed; '
+        'completed is final.'));
   end if;
   if new.campaign_end_date < new.campaign_start_date then
-    raise exception 'campaign_end_date (%) is before campaign_start_date (%)',
-      new.campaign_end_date, new.campaign_start_date
-      using errcode = '22023';
+    perform private.raise_error(400, format('campaign_end_date (%s) is before campaign_start_date (%s)',
+      new.campaign_end_date, new.campaign_start_date));
   end if;
   return new;
 end
 $$;
 comment on function private.validate_dataset_change() is
-  'Trigger: refuses invalid campaign status transitions and an end date before the start date (22023).';
+  'Trigger: refuses invalid campaign status transitions and an end date before the start date (400).';
 
 create trigger datasets_validate
 before insert or update of campaign_status, campaign_start_date, campaign_end_date on public.datasets

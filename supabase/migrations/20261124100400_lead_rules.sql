@@ -91,13 +91,13 @@ begin
     select from public.client_members m
     where m.user_id = new.assigned_to and m.client_id = new.client_id and m.status = 'active'
   ) then
-    raise exception 'assigned_to must be an active member of the lead''s client' using errcode = '22023';
+    perform private.raise_error(400, 'assigned_to must be an active member of the lead''s client');
   end if;
   return new;
 end
 $$;
 comment on function private.validate_lead_assignee() is
-  'Trigger: a lead can only be assigned to an active member of its own client (22023 otherwise).';
+  'Trigger: a lead can only be assigned to an active member of its own client (400 otherwise).';
 
 create trigger leads_validate_assignee before insert or update of assigned_to on public.leads
 for each row execute function private.validate_lead_assignee();

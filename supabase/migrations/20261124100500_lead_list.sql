@@ -26,7 +26,7 @@ begin
     return '';
   end if;
   if length(v_term) > 200 then
-    raise exception 'search is longer than 200 characters' using errcode = '22023';
+    perform private.raise_error(400, 'search is longer than 200 characters');
   end if;
   -- A term made only of phone characters is one number however it is spaced:
   -- "+44 (0)7700 900-123" -> "447700900123"; "07700 900123" -> "7700900123".
@@ -97,13 +97,13 @@ declare
   v_rows jsonb;
 begin
   if v_page < 1 then
-    raise exception 'page must be 1 or more (got %)', v_page using errcode = '22023';
+    perform private.raise_error(400, format('page must be 1 or more (got %s)', v_page));
   end if;
   if v_limit not between 1 and 100 then
-    raise exception 'limit must be between 1 and 100 (got %)', v_limit using errcode = '22023';
+    perform private.raise_error(400, format('limit must be between 1 and 100 (got %s)', v_limit));
   end if;
   if v_order not in ('asc', 'desc') then
-    raise exception 'order must be asc or desc (got %)', p_order using errcode = '22023';
+    perform private.raise_error(400, format('order must be asc or desc (got %s)', p_order));
   end if;
   v_sort := case coalesce(p_sort, 'created')
     when 'created' then 'l.created_at %1$s, l.id %1$s'
@@ -112,8 +112,7 @@ begin
     when 'reply_date' then 'l.reply_received_at %1$s nulls last, l.id %1$s'
   end;
   if v_sort is null then
-    raise exception 'sort must be one of name, status, reply_date, created (got %)', p_sort
-      using errcode = '22023';
+    perform private.raise_error(400, format('sort must be one of name, status, reply_date, created (got %s)', p_sort));
   end if;
   v_sort := format(v_sort, v_order);
   if p_dataset_id is not null then
@@ -208,16 +207,16 @@ comment on function private.list_leads_page(
   'leads select policy explicitly (caller''s client, visible datasets only).';
 
 create function public.list_leads(
-  p_dataset_id uuid default null,
-  p_status public.lead_status default null,
-  p_sentiment public.lead_sentiment default null,
-  p_search text default null,
-  p_archived boolean default null,
-  p_manual_mode boolean default null,
-  p_page integer default 1,
-  p_limit integer default 50,
-  p_sort text default 'created',
-  p_order text default 'desc'
+  dataset_id uuid default null,
+  status public.lead_status default null,
+  sentiment public.lead_sentiment default null,
+  search text default null,
+  archived boolean default null,
+  manual_mode boolean default null,
+  page integer default 1,
+  "limit" integer default 50,
+  sort text default 'created',
+  "order" text default 'desc'
 ) returns jsonb
 language sql
 stable
@@ -225,7 +224,7 @@ security invoker
 set search_path = ''
 as $$
   select private.list_leads_page(
-    p_dataset_id, p_status, p_sentiment, p_search, p_archived, p_manual_mode, p_page, p_limit, p_sort, p_order
+    dataset_id, status, sentiment, search, archived, manual_mode, page, "limit", sort, "order"
   )
 $$;
 comment on function public.list_leads(

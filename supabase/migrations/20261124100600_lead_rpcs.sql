@@ -1,9 +1,9 @@
 -- Lead RPCs in the seed's shapes (GET/PUT /api/leads/[id], archive and manual-mode toggles).
--- Security invoker: RLS on leads decides visibility (P0002 when a lead is not visible) and
+-- Security invoker: RLS on leads decides visibility (404 when a lead is not visible) and
 -- the column grants decide what may change; triggers keep stats, timestamps and assignees right.
 
 -- GET /api/leads/[id] ------------------------------------------------------------------------
-create function public.get_lead(p_id uuid) returns jsonb
+create function private.get_lead(p_id uuid) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -16,7 +16,7 @@ declare
 begin
   select l.* into v_lead from public.leads l where l.id = p_id;
   if not found then
-    raise exception 'lead % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_id));
   end if;
   select jsonb_build_object(
     'id', c.id, 'message_count', c.message_count, 'last_message_at', c.last_message_at,
@@ -32,9 +32,19 @@ begin
   ));
 end
 $$;
+comment on function private.get_lead(uuid) is 'Body of public.get_lead (security invoker).';
+
+create function public.get_lead(id uuid) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_lead(id)
+$$;
 comment on function public.get_lead(uuid) is
   'GET /api/leads/[id]: every lead column plus "conversation" (summary or null) and "sophie_insights"; '
-  'P0002 when not visible.';
+  '404 when not visible.';
 
 create function private.writable_lead(p_id uuid) returns public.leads
 language plpgsql
@@ -44,20 +54,20 @@ as $$
 declare
   v_lead public.leads;
 begin
-  -- Runs as the caller: RLS hides other tenants' and restricted datasets' leads (P0002);
-  -- read-only members see the lead but may not change it (42501).
+  -- Runs as the caller: RLS hides other tenants' and restricted datasets' leads (404);
+  -- read-only members see the lead but may not change it (403).
   select l.* into v_lead from public.leads l where l.id = p_id;
   if not found then
-    raise exception 'lead % not found', p_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_id));
   end if;
   if not private.can_write() then
-    raise exception 'read-only members cannot change leads' using errcode = '42501';
+    perform private.raise_error(403, 'read-only members cannot change leads');
   end if;
   return v_lead;
 end
 $$;
 comment on function private.writable_lead(uuid) is
-  'The lead the caller is about to change: P0002 when not visible, 42501 for read-only members.';
+  'The lead the caller is about to change: 404 when not visible, 403 for read-only members.';
 
 create function private.enum_field(p_patch jsonb, p_key text, p_allowed text [], p_nullable boolean)
 returns text
@@ -70,14 +80,14 @@ begin
     return null;
   end if;
   if jsonb_typeof(p_patch -> p_key) <> 'string' or not (p_patch ->> p_key) = any (p_allowed) then
-    raise exception '% must be one of % (got %)', p_key, array_to_string(p_allowed, ', '), p_patch -> p_key
-      using errcode = '22023';
+    perform private.raise_error(
+      400, format('%s must be one of %s (got %s)', p_key, array_to_string(p_allowed, ', '), p_patch -> p_key));
   end if;
   return p_patch ->> p_key;
 end
 $$;
 comment on function private.enum_field(jsonb, text, text [], boolean) is
-  'Reads an enum value (as text) from a JSON patch; 22023 listing the allowed values otherwise.';
+  'Reads an enum value (as text) from a JSON patch; 400 listing the allowed values otherwise.';
 
 create function private.boolean_field(p_patch jsonb, p_key text) returns boolean
 language plpgsql
@@ -86,12 +96,12 @@ set search_path = ''
 as $$
 begin
   if jsonb_typeof(p_patch -> p_key) <> 'boolean' then
-    raise exception '% must be true or false (got %)', p_key, p_patch -> p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s must be true or false (got %s)', p_key, p_patch -> p_key));
   end if;
   return (p_patch -> p_key)::boolean;
 end
 $$;
-comment on function private.boolean_field(jsonb, text) is 'Reads a boolean from a JSON patch; 22023 otherwise.';
+comment on function private.boolean_field(jsonb, text) is 'Reads a boolean from a JSON patch; 400 otherwise.';
 
 create function private.uuid_field(p_patch jsonb, p_key text) returns uuid
 language plpgsql
@@ -103,18 +113,18 @@ begin
     return null;
   end if;
   if jsonb_typeof(p_patch -> p_key) <> 'string' then
-    raise exception '% must be a user id (uuid) or null', p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s must be a user id (uuid) or null', p_key));
   end if;
   return (p_patch ->> p_key)::uuid;
 exception
   when invalid_text_representation then
-    raise exception '% is not a valid uuid: %', p_key, p_patch ->> p_key using errcode = '22023';
+    perform private.raise_error(400, format('%s is not a valid uuid: %s', p_key, p_patch ->> p_key));
 end
 $$;
-comment on function private.uuid_field(jsonb, text) is 'Reads a nullable uuid from a JSON patch; 22023 when malformed.';
+comment on function private.uuid_field(jsonb, text) is 'Reads a nullable uuid from a JSON patch; 400 when malformed.';
 
 -- PUT /api/leads/[id] ------------------------------------------------------------------------
-create function public.update_lead(p_id uuid, p_patch jsonb) returns jsonb
+create function private.update_lead(p_id uuid, p_patch jsonb) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -131,7 +141,7 @@ begin
   if p_patch ? 'email' then
     v_email := lower(private.text_field(p_patch, 'email'));
     if v_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
-      raise exception 'email is not a valid address: %', v_email using errcode = '22023';
+      perform private.raise_error(400, format('email is not a valid address: %s', v_email));
     end if;
   end if;
 
@@ -161,12 +171,21 @@ begin
   return jsonb_build_object('lead', to_jsonb(v_lead) - 'search_text');
 end
 $$;
+comment on function private.update_lead(uuid, jsonb) is 'Body of public.update_lead (security invoker).';
+
+create function public.update_lead(id uuid, patch jsonb) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.update_lead(id, patch)
+$$;
 comment on function public.update_lead(uuid, jsonb) is
   'PUT /api/leads/[id]: patches only the seed''s fields (first_name, last_name, email, postcode, notes, '
-  'contact_status, lead_sentiment, manual_mode, archived, assigned_to); 22023 for other keys or bad values.';
+  'contact_status, lead_sentiment, manual_mode, archived, assigned_to); 400 for other keys or bad values.';
 
 -- POST /api/leads/[id]/archive ---------------------------------------------------------------
-create function public.toggle_lead_archive(p_lead_id uuid) returns jsonb
+create function private.toggle_lead_archive(p_lead_id uuid) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -180,11 +199,20 @@ begin
   return jsonb_build_object('lead_id', v_lead.id, 'archived', v_lead.archived, 'archived_at', v_lead.archived_at);
 end
 $$;
+comment on function private.toggle_lead_archive(uuid) is 'Body of public.toggle_lead_archive (security invoker).';
+
+create function public.toggle_lead_archive(id uuid) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.toggle_lead_archive(id)
+$$;
 comment on function public.toggle_lead_archive(uuid) is
   'POST /api/leads/[id]/archive: flips archived; returns {"lead_id", "archived", "archived_at"}.';
 
 -- POST /api/leads/[id]/manual-mode ------------------------------------------------------------
-create function public.set_lead_manual_mode(p_lead_id uuid, p_enabled boolean) returns jsonb
+create function private.set_lead_manual_mode(p_lead_id uuid, p_enabled boolean) returns jsonb
 language plpgsql
 security invoker
 set search_path = ''
@@ -193,7 +221,7 @@ declare
   v_lead public.leads := private.writable_lead(p_lead_id);
 begin
   if p_enabled is null then
-    raise exception 'enabled must be true or false' using errcode = '22023';
+    perform private.raise_error(400, 'enabled must be true or false');
   end if;
   update public.leads l set manual_mode = p_enabled
   where l.id = v_lead.id
@@ -204,6 +232,15 @@ begin
   );
 end
 $$;
+comment on function private.set_lead_manual_mode(uuid, boolean) is 'Body of public.set_lead_manual_mode (security invoker).';
+
+create function public.set_lead_manual_mode(id uuid, enabled boolean) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.set_lead_manual_mode(id, enabled)
+$$;
 comment on function public.set_lead_manual_mode(uuid, boolean) is
   'POST /api/leads/[id]/manual-mode: switches manual mode (the AI stays silent while on); '
   'returns {"lead_id", "manual_mode", "manual_mode_activated_at"}.';
@@ -211,12 +248,16 @@ comment on function public.set_lead_manual_mode(uuid, boolean) is
 revoke all on function private.writable_lead(uuid),
   private.enum_field(jsonb, text, text [], boolean), private.boolean_field(jsonb, text),
   private.uuid_field(jsonb, text),
+  private.get_lead(uuid), private.update_lead(uuid, jsonb), private.toggle_lead_archive(uuid),
+  private.set_lead_manual_mode(uuid, boolean),
   public.get_lead(uuid), public.update_lead(uuid, jsonb), public.toggle_lead_archive(uuid),
   public.set_lead_manual_mode(uuid, boolean)
 from public, anon;
 grant execute on function private.writable_lead(uuid),
   private.enum_field(jsonb, text, text [], boolean), private.boolean_field(jsonb, text),
   private.uuid_field(jsonb, text),
+  private.get_lead(uuid), private.update_lead(uuid, jsonb), private.toggle_lead_archive(uuid),
+  private.set_lead_manual_mode(uuid, boolean),
   public.get_lead(uuid), public.update_lead(uuid, jsonb), public.toggle_lead_archive(uuid),
   public.set_lead_manual_mode(uuid, boolean)
 to authenticated, service_role;

@@ -74,21 +74,22 @@ declare
   v_id uuid;
 begin
   if p_category = 'lead_reply' then
-    raise exception 'lead_reply is an inbound category; it cannot be sent' using errcode = '22023';
+    perform private.raise_error(400, 'lead_reply is an inbound category; it cannot be sent');
   end if;
   select l.* into v_lead from public.leads l where l.id = p_lead_id;
   if not found then
-    raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_lead_id));
   end if;
   if v_lead.opted_out or private.number_is_suppressed(v_lead.client_id, v_lead.phone_number) then
-    raise exception 'this lead has opted out (replied STOP); no message can be sent to %', v_lead.phone_number
-      using errcode = '42501', hint = 'Only the lead can opt back in, by texting START.';
+    perform private.raise_error(
+      403, format('this lead has opted out (replied STOP); no message can be sent to %s', v_lead.phone_number),
+      jsonb_build_object('hint', 'Only the lead can opt back in, by texting START.'));
   end if;
   if v_content = '' then
-    raise exception 'message content is empty' using errcode = '22023';
+    perform private.raise_error(400, 'message content is empty');
   end if;
   if length(v_content) > 1600 then
-    raise exception 'message content is % characters; the limit is 1600', length(v_content) using errcode = '22023';
+    perform private.raise_error(400, format('message content is %s characters; the limit is 1600', length(v_content)));
   end if;
   select c.* into v_client from public.clients c where c.id = v_lead.client_id;
   -- The first message a lead receives carries the opt-out line.
@@ -120,7 +121,7 @@ end
 $$;
 comment on function private.queue_sms(uuid, text, public.message_category, uuid, jsonb, timestamptz) is
   'The one way to queue an outbound SMS: stores a pending message (conversation created if missing, opt-out '
-  'line on the lead''s first message) and enqueues sms.send. 42501 when the number opted out.';
+  'line on the lead''s first message) and enqueues sms.send. 403 when the number opted out.';
 
 -- prepare_send ---------------------------------------------------------------------------
 create function private.skip_message(p_id uuid, p_reason text) returns jsonb

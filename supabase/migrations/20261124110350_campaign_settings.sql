@@ -17,8 +17,8 @@ begin
   end if;
   if jsonb_typeof(v) <> 'number' or (p_integer and (v::text)::numeric <> trunc((v::text)::numeric))
      or (v::text)::numeric < p_min or (v::text)::numeric > p_max then
-    raise exception '% must be % between % and %', p_key, case when p_integer then 'an integer' else 'a number' end,
-      p_min, p_max using errcode = '22023';
+    perform private.raise_error(400, format('%s must be %s between %s and %s', p_key,
+      case when p_integer then 'an integer' else 'a number' end, p_min, p_max));
   end if;
   return (v::text)::numeric;
 end
@@ -41,15 +41,15 @@ declare
   v_end numeric;
 begin
   if jsonb_typeof(v_s) <> 'object' then
-    raise exception 'settings must be a JSON object' using errcode = '22023';
+    perform private.raise_error(400, 'settings must be a JSON object');
   end if;
   select string_agg(k, ', ' order by k) into v_unknown from jsonb_object_keys(v_s) k
   where k <> all (array['m1_delay_hours', 'm2_delay_hours', 'm3_delay_hours', 'ai_response_delay_seconds',
     'rate_limit_messages_per_minute', 'schedule', 'templates', 'm1_template', 'm2_template', 'm3_template']);
   if v_unknown is not null then
-    raise exception 'unknown campaign setting(s): %', v_unknown using errcode = '22023',
-      hint = 'Allowed: m1_delay_hours, m2_delay_hours, m3_delay_hours, ai_response_delay_seconds, '
-        'rate_limit_messages_per_minute, schedule {hours_start, hours_end, days}, templates {m1, m2, m3}.';
+    perform private.raise_error(400, format('unknown campaign setting(s): %s', v_unknown),
+      jsonb_build_object('hint', 'Allowed: m1_delay_hours, m2_delay_hours, m3_delay_hours, ai_response_delay_seconds, '
+        'rate_limit_messages_per_minute, schedule {hours_start, hours_end, days}, templates {m1, m2, m3}.'));
   end if;
   foreach v_key in array array['m1_delay_hours', 'm2_delay_hours', 'm3_delay_hours'] loop
     v_out := v_out || jsonb_build_object(v_key, private.campaign_number_setting(v_s, v_key, 0, 8760, false));
@@ -62,23 +62,23 @@ begin
   v_sched := v_s -> 'schedule';
   if v_sched is not null and jsonb_typeof(v_sched) <> 'null' then
     if jsonb_typeof(v_sched) <> 'object' then
-      raise exception 'schedule must be an object {hours_start, hours_end, days}' using errcode = '22023';
+      perform private.raise_error(400, 'schedule must be an object {hours_start, hours_end, days}');
     end if;
     v_start := private.campaign_number_setting(v_sched, 'hours_start', 0, 23, true);
     v_end := private.campaign_number_setting(v_sched, 'hours_end', 1, 24, true);
     if coalesce(v_start, 9) >= coalesce(v_end, 21) then
-      raise exception 'schedule.hours_end (%) must be after schedule.hours_start (%)', coalesce(v_end, 21),
-        coalesce(v_start, 9) using errcode = '22023';
+      perform private.raise_error(400, format('schedule.hours_end (%s) must be after schedule.hours_start (%s)',
+        coalesce(v_end, 21), coalesce(v_start, 9)));
     end if;
     if v_sched ? 'days' and jsonb_typeof(v_sched -> 'days') <> 'null' then
       if jsonb_typeof(v_sched -> 'days') <> 'array' or jsonb_array_length(v_sched -> 'days') = 0 then
-        raise exception 'schedule.days must be a non-empty array such as ["mon", "tue"]' using errcode = '22023';
+        perform private.raise_error(400, 'schedule.days must be a non-empty array such as ["mon", "tue"]');
       end if;
       select array_agg(x.d order by array_position(array['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], x.d)) into v_days
       from (select distinct lower(left(trim(e), 3)) as d from jsonb_array_elements_text(v_sched -> 'days') e) x;
       if not v_days <@ array['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] then
-        raise exception 'schedule.days may contain only mon, tue, wed, thu, fri, sat, sun (got %)', v_sched -> 'days'
-          using errcode = '22023';
+        perform private.raise_error(
+          400, format('schedule.days may contain only mon, tue, wed, thu, fri, sat, sun (got %s)', v_sched -> 'days'));
       end if;
     end if;
     v_out := v_out || jsonb_build_object('hours_start', v_start, 'hours_end', v_end, 'days', to_jsonb(v_days));
@@ -86,18 +86,18 @@ begin
 
   v_tpl := coalesce(v_s -> 'templates', '{}'::jsonb);
   if jsonb_typeof(v_tpl) <> 'object' then
-    raise exception 'templates must be an object {m1, m2, m3}' using errcode = '22023';
+    perform private.raise_error(400, 'templates must be an object {m1, m2, m3}');
   end if;
   foreach v_key in array array['m1', 'm2', 'm3'] loop
     if (v_tpl ? v_key and v_s ? (v_key || '_template')) then
-      raise exception 'give the % template once (templates.% or %_template)', v_key, v_key, v_key using errcode = '22023';
+      perform private.raise_error(400, format('give the %s template once (templates.%s or %s_template)', v_key, v_key, v_key));
     end if;
     if v_s ? (v_key || '_template') then
       v_tpl := v_tpl || jsonb_build_object(v_key, v_s -> (v_key || '_template'));
     end if;
     if v_tpl ? v_key and jsonb_typeof(v_tpl -> v_key) <> 'null' then
       if jsonb_typeof(v_tpl -> v_key) <> 'string' or length(trim(v_tpl ->> v_key)) not between 1 and 1400 then
-        raise exception 'templates.% must be text of 1 to 1400 characters', v_key using errcode = '22023';
+        perform private.raise_error(400, format('templates.%s must be text of 1 to 1400 characters', v_key));
       end if;
       v_out := v_out || jsonb_build_object(v_key || '_template', trim(v_tpl ->> v_key));
     end if;
@@ -106,7 +106,7 @@ begin
 end
 $$;
 comment on function private.validate_campaign_settings(jsonb) is
-  'Checks the seed''s campaign settings body (22023 naming the field) and flattens it to campaigns columns.';
+  'Checks the seed''s campaign settings body (400 naming the field) and flattens it to campaigns columns.';
 
 -- estimate --------------------------------------------------------------------------------
 create function private.walk_send_window(

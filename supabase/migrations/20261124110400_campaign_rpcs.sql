@@ -62,16 +62,16 @@ begin
     and (private.sees_all_datasets() or d.id = any (private.visible_dataset_ids()))
   for update;
   if not found then
-    raise exception 'dataset % not found', p_dataset_id using errcode = 'P0002';
+    perform private.raise_error(404, format('dataset %s not found', p_dataset_id));
   end if;
   if not private.can_manage_datasets() then
-    raise exception 'only admins and managers can start, pause or resume a campaign' using errcode = '42501';
+    perform private.raise_error(403, 'only admins and managers can start, pause or resume a campaign');
   end if;
   return v_ds;
 end
 $$;
 comment on function private.campaign_dataset_for_caller(uuid) is
-  'The dataset, locked, when the caller may run its campaign: P0002 when not visible, 42501 when not admin/manager.';
+  'The dataset, locked, when the caller may run its campaign: 404 when not visible, 403 when not admin/manager.';
 
 create function private.start_campaign(p_dataset_id uuid, p_settings jsonb default null)
 returns jsonb
@@ -88,10 +88,10 @@ declare
   v_progress jsonb;
 begin
   if v_ds.campaign_status = 'completed' then
-    raise exception 'this campaign is completed and cannot be started again' using errcode = '22023';
+    perform private.raise_error(400, 'this campaign is completed and cannot be started again');
   end if;
   if not exists (select from public.leads l where l.dataset_id = p_dataset_id) then
-    raise exception 'dataset has no leads: import a list before starting the campaign' using errcode = '22023';
+    perform private.raise_error(400, 'dataset has no leads: import a list before starting the campaign');
   end if;
 
   insert into public.campaigns (dataset_id, client_id) values (v_ds.id, v_ds.client_id)
@@ -145,13 +145,13 @@ declare
 begin
   if p_paused then
     if v_ds.campaign_status not in ('active', 'paused') then
-      raise exception 'only an active campaign can be paused (this one is %)', v_ds.campaign_status using errcode = '22023';
+      perform private.raise_error(400, format('only an active campaign can be paused (this one is %s)', v_ds.campaign_status));
     end if;
     update public.datasets d set campaign_status = 'paused' where d.id = p_dataset_id and d.campaign_status <> 'paused';
   else
     if v_ds.campaign_status not in ('active', 'paused') then
-      raise exception 'only a paused campaign can be resumed (this one is %)', v_ds.campaign_status
-        using errcode = '22023', hint = case when v_ds.campaign_status = 'draft' then 'Start it first.' end;
+      perform private.raise_error(400, format('only a paused campaign can be resumed (this one is %s)', v_ds.campaign_status),
+        jsonb_build_object('hint', case when v_ds.campaign_status = 'draft' then 'Start it first.' end));
     end if;
     update public.datasets d set campaign_status = 'active' where d.id = p_dataset_id and d.campaign_status <> 'active';
     v_tick := private.run_sequencing_tick(v_now, p_dataset_id);
@@ -172,33 +172,33 @@ comment on function private.set_campaign_paused(uuid, boolean) is
   'them); resume sends them, each once, and the tick carries on where it stopped.';
 
 -- public RPCs -----------------------------------------------------------------------------
-create function public.start_campaign(p_dataset_id uuid, p_settings jsonb default null) returns jsonb
+create function public.start_campaign(dataset_id uuid, settings jsonb default null) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.start_campaign(p_dataset_id, p_settings)
+  select private.start_campaign(dataset_id, settings)
 $$;
 comment on function public.start_campaign(uuid, jsonb) is
   'POST /api/campaigns/start (admin or manager): {"campaign": {dataset_id, status, total_leads, messages_queued, '
   'estimated_completion}}. total_leads = leads waiting for M1; the tick sends the rest at the campaign''s rate.';
 
-create function public.pause_campaign(p_dataset_id uuid) returns jsonb
+create function public.pause_campaign(dataset_id uuid) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.set_campaign_paused(p_dataset_id, true)
+  select private.set_campaign_paused(dataset_id, true)
 $$;
 comment on function public.pause_campaign(uuid) is
   'POST /api/campaigns/pause (admin or manager): nothing more of the sequence is sent, queued messages included.';
 
-create function public.resume_campaign(p_dataset_id uuid) returns jsonb
+create function public.resume_campaign(dataset_id uuid) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.set_campaign_paused(p_dataset_id, false)
+  select private.set_campaign_paused(dataset_id, false)
 $$;
 comment on function public.resume_campaign(uuid) is
   'POST /api/campaigns/resume (admin or manager): continues exactly where the pause stopped.';

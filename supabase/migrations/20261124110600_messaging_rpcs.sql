@@ -17,17 +17,17 @@ begin
   where l.id = p_lead_id and l.client_id = private.current_client_id()
     and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()));
   if not found then
-    raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_lead_id));
   end if;
   if not private.can_write() then
-    raise exception 'read-only members cannot send messages' using errcode = '42501';
+    perform private.raise_error(403, 'read-only members cannot send messages');
   end if;
   if coalesce(p_message_category, 'human_manual') <> 'human_manual' then
-    raise exception 'message_category must be human_manual (got %)', p_message_category using errcode = '22023';
+    perform private.raise_error(400, format('message_category must be human_manual (got %s)', p_message_category));
   end if;
   -- The seed's 60 sends per client and rolling hour (429 with Retry-After; a refusal stores nothing).
   perform private.use_send_budget(v_lead.client_id);
-  -- queue_sms refuses an opted-out or suppressed number with 42501: a person cannot message it either.
+  -- queue_sms refuses an opted-out or suppressed number with 403: a person cannot message it either.
   v_id := private.queue_sms(v_lead.id, p_content, 'human_manual', auth.uid());
   select m.* into v_msg from public.messages m where m.id = v_id;
   return jsonb_build_object('message', jsonb_build_object(
@@ -39,19 +39,19 @@ $$;
 comment on function private.send_manual_message(uuid, text, text) is
   'Body of public.send_message: caller must see the lead and be a writer; goes through queue_sms.';
 
-create function public.send_message(p_lead_id uuid, p_content text, p_message_category text default 'human_manual')
+create function public.send_message(lead_id uuid, content text, message_category text default 'human_manual')
 returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.send_manual_message(p_lead_id, p_content, p_message_category)
+  select private.send_manual_message(lead_id, content, message_category)
 $$;
 comment on function public.send_message(uuid, text, text) is
   'POST /api/messages/send: queues a human_manual SMS (status pending until the worker sends it). '
-  '42501 for read-only members and for opted-out numbers; P0002 for a lead the caller cannot see.';
+  '403 for read-only members and for opted-out numbers; 404 for a lead the caller cannot see.';
 
-create function public.get_conversation(p_conversation_id uuid) returns jsonb
+create function private.get_conversation(p_conversation_id uuid) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -85,16 +85,26 @@ begin
   join public.leads l on l.id = cv.lead_id
   where cv.id = p_conversation_id;
   if v_result is null then
-    raise exception 'conversation % not found', p_conversation_id using errcode = 'P0002';
+    perform private.raise_error(404, format('conversation %s not found', p_conversation_id));
   end if;
   return v_result;
 end
 $$;
+comment on function private.get_conversation(uuid) is 'Body of public.get_conversation (security invoker).';
+
+create function public.get_conversation(id uuid) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_conversation(id)
+$$;
 comment on function public.get_conversation(uuid) is
   'GET /api/conversations/[id]: {conversation, messages, lead} in the seed''s shape (messages oldest first, '
-  'with status and created_at added; sent_at of an inbound message is when it was received). P0002 if not visible.';
+  'with status and created_at added; sent_at of an inbound message is when it was received). 404 if not visible.';
 
 revoke all on function private.send_manual_message(uuid, text, text), public.send_message(uuid, text, text),
-  public.get_conversation(uuid) from public, anon;
+  private.get_conversation(uuid), public.get_conversation(uuid) from public, anon;
 grant execute on function private.send_manual_message(uuid, text, text), public.send_message(uuid, text, text),
-  public.get_conversation(uuid) to authenticated, service_role;
+  private.get_conversation(uuid), public.get_conversation(uuid) to authenticated, service_role;

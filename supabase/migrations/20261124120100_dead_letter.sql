@@ -1,6 +1,6 @@
 -- Dead letter: a job that used up its attempts (or failed permanently) stays in private.jobs
 -- with status 'dead' for 30 days. Admins of the owning client see their dead jobs through
--- public.dead_jobs, can put one back in the queue with public.retry_dead_job(id), and get
+-- public.dead_jobs, can put one back in the queue with public.retry_dead_job(job_id), and get
 -- an in-app/e-mail alert (private.notify_staff) when jobs start dying.
 
 create function private.list_dead_jobs() returns table (
@@ -48,7 +48,7 @@ declare
   v_id bigint;
 begin
   if not coalesce((select private.is_admin()), false) then
-    raise exception 'only admins can retry failed jobs' using errcode = '42501';
+    perform private.raise_error(403, 'only admins can retry failed jobs');
   end if;
   update private.jobs
   set status = 'queued', attempts = 0, run_at = now(), finished_at = null,
@@ -56,7 +56,7 @@ begin
   where id = p_job_id and status = 'dead' and client_id = (select private.current_client_id())
   returning id into v_id;
   if v_id is null then
-    raise exception 'no failed job % for this client', p_job_id using errcode = 'P0002';
+    perform private.raise_error(404, format('no failed job %s for this client', p_job_id));
   end if;
   return v_id;
 end
@@ -66,12 +66,12 @@ comment on function private.retry_dead_job(bigint) is
 revoke all on function private.retry_dead_job(bigint) from public, anon;
 grant execute on function private.retry_dead_job(bigint) to authenticated, service_role;
 
-create function public.retry_dead_job(p_job_id bigint) returns bigint
+create function public.retry_dead_job(job_id bigint) returns bigint
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.retry_dead_job(p_job_id)
+  select private.retry_dead_job(job_id)
 $$;
 comment on function public.retry_dead_job(bigint) is
   'RPC /rest/v1/rpc/retry_dead_job: requeue a dead-lettered job (admins of its client only).';

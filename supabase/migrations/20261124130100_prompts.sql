@@ -127,14 +127,14 @@ set search_path = ''
 as $$
 begin
   if p_type is null or not (p_type = any (enum_range(null::public.prompt_type)::text [])) then
-    raise exception 'unknown prompt type %', coalesce(p_type, 'null')
-      using errcode = '22023', hint = 'Use one of master, m1, m2, m3, reply.';
+    perform private.raise_error(400, format('unknown prompt type %s', coalesce(p_type, 'null')),
+      jsonb_build_object('hint', 'Use one of master, m1, m2, m3, reply.'));
   end if;
   return p_type::public.prompt_type;
 end
 $$;
 
-create function public.get_prompt(p_type text) returns jsonb
+create function private.get_prompt(p_type text) returns jsonb
 language plpgsql
 stable
 security invoker
@@ -149,7 +149,7 @@ begin
   select p.* into v_prompt from public.prompts p
   where p.client_id = private.current_client_id() and p.prompt_type = v_type and p.is_active;
   if not found then
-    raise exception 'no live % prompt', v_type using errcode = 'P0002';
+    perform private.raise_error(404, format('no live %s prompt', v_type));
   end if;
   -- Success = conversations answered with this version whose lead booked a call.
   select count(*), count(*) filter (where l.call_booked)
@@ -176,10 +176,20 @@ begin
   );
 end
 $$;
+comment on function private.get_prompt(text) is 'Body of public.get_prompt (security invoker).';
+
+create function public.get_prompt(type text) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.get_prompt(type)
+$$;
 comment on function public.get_prompt(text) is
   'GET sophie/prompts/[type]: the live prompt of a type, its lesson count and booking performance.';
 
-create function public.update_prompt(
+create function private.update_prompt(
   p_type text, p_system_prompt text, p_user_prompt_template text default null
 ) returns jsonb
 language plpgsql
@@ -192,10 +202,10 @@ declare
   v_edit public.prompt_edits;
 begin
   if v_client is null or not private.is_admin() then
-    raise exception 'only an admin can edit prompts' using errcode = '42501';
+    perform private.raise_error(403, 'only an admin can edit prompts');
   end if;
   if p_system_prompt is null or length(trim(p_system_prompt)) = 0 then
-    raise exception 'system_prompt is required' using errcode = '22023';
+    perform private.raise_error(400, 'system_prompt is required');
   end if;
   insert into public.prompt_edits as e (client_id, prompt_type, system_prompt, user_prompt_template, based_on_version)
   values (
@@ -218,6 +228,17 @@ begin
   );
 end
 $$;
+comment on function private.update_prompt(text, text, text) is 'Body of public.update_prompt (security invoker).';
+
+create function public.update_prompt(
+  type text, system_prompt text, user_prompt_template text default null
+) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.update_prompt(type, system_prompt, user_prompt_template)
+$$;
 comment on function public.update_prompt(text, text, text) is
   'PUT sophie/prompts/[type] (admin only): stores the edit unpublished; make_prompt_live publishes it.';
 
@@ -235,15 +256,14 @@ declare
   v_lessons record;
 begin
   if v_client is null or not private.can_push_to_live() then
-    raise exception 'only an admin or a member allowed to push to live can make a prompt live'
-      using errcode = '42501';
+    perform private.raise_error(403, 'only an admin or a member allowed to push to live can make a prompt live');
   end if;
   -- One publisher at a time per prompt type: versions are numbered without gaps or duplicates.
   select p.* into v_old from public.prompts p
   where p.client_id = v_client and p.prompt_type = v_type and p.is_active
   for update;
   if not found then
-    raise exception 'no live % prompt to start from', v_type using errcode = 'P0002';
+    perform private.raise_error(404, format('no live %s prompt to start from', v_type));
   end if;
   select e.* into v_edit from public.prompt_edits e where e.client_id = v_client and e.prompt_type = v_type;
   if v_old.includes_lessons then
@@ -289,21 +309,22 @@ comment on function private.make_prompt_live(text) is
   'Publishes the caller''s client''s prompt of a type: pending edit (or current base) plus active lessons '
   'becomes a new active version; earlier versions stay as history. Admin or can_push_to_live only.';
 
-create function public.make_prompt_live(p_type text) returns jsonb
+create function public.make_prompt_live(type text) returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.make_prompt_live(p_type)
+  select private.make_prompt_live(type)
 $$;
 comment on function public.make_prompt_live(text) is
   'POST sophie/prompts/[type]/make-live: see private.make_prompt_live.';
 
 revoke all on function private.render_lessons(uuid), private.parse_prompt_type(text),
   private.make_prompt_live(text), public.get_prompt(text), public.update_prompt(text, text, text),
-  public.make_prompt_live(text)
+  public.make_prompt_live(text), private.get_prompt(text), private.update_prompt(text, text, text)
 from public, anon;
 grant execute on function private.parse_prompt_type(text), private.make_prompt_live(text),
+  private.get_prompt(text), private.update_prompt(text, text, text),
   public.get_prompt(text), public.update_prompt(text, text, text), public.make_prompt_live(text)
 to authenticated, service_role;
 grant execute on function private.render_lessons(uuid) to service_role;

@@ -44,10 +44,10 @@ begin
     and cv.client_id = private.current_client_id()
     and (private.sees_all_datasets() or cv.dataset_id = any (private.visible_dataset_ids()));
   if v_conv.id is null then
-    raise exception 'conversation % of lead % not found', p_conversation_id, p_lead_id using errcode = 'P0002';
+    perform private.raise_error(404, format('conversation %s of lead %s not found', p_conversation_id, p_lead_id));
   end if;
   if not private.can_write() then
-    raise exception 'read-only members cannot use AI drafts' using errcode = '42501';
+    perform private.raise_error(403, 'read-only members cannot use AI drafts');
   end if;
   return v_conv;
 end
@@ -69,7 +69,7 @@ declare
   v_job_id bigint;
 begin
   if exists (select from public.leads l where l.id = p_lead_id and (l.opted_out or l.archived)) then
-    raise exception 'this lead is opted out or archived; nothing can be sent to them' using errcode = '22023';
+    perform private.raise_error(400, 'this lead is opted out or archived; nothing can be sent to them');
   end if;
   if not coalesce(p_force, false) then
     select m.* into v_draft from public.messages m
@@ -184,14 +184,14 @@ declare
   v_msg public.messages;
 begin
   if private.current_client_id() is null or not private.can_write() then
-    raise exception 'you cannot send messages' using errcode = '42501';
+    perform private.raise_error(403, 'you cannot send messages');
   end if;
   select l.* into v_lead from public.leads l
   where l.id = p_lead_id and l.client_id = private.current_client_id()
     and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()))
   for update;
   if v_lead.id is null then
-    raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_lead_id));
   end if;
   select cv.* into v_conv from public.conversations cv where cv.lead_id = v_lead.id;
   if p_message_id is not null then
@@ -199,15 +199,14 @@ begin
     if v_draft.id is null and exists (
       select from public.messages m where m.lead_id = v_lead.id and m.ai_metadata ->> 'draft_id' = p_message_id::text
     ) then
-      raise exception 'draft % was already approved and sent', p_message_id using errcode = '23505';
+      perform private.raise_error(409, format('draft %s was already approved and sent', p_message_id));
     elsif v_draft.id is null then
-      raise exception 'message % not found for this lead', p_message_id using errcode = 'P0002';
+      perform private.raise_error(404, format('message %s not found for this lead', p_message_id));
     elsif v_draft.status <> 'draft' then
-      raise exception 'message % is not a draft (it was already sent or discarded)', p_message_id
-        using errcode = '23505';
+      perform private.raise_error(409, format('message %s is not a draft (it was already sent or discarded)', p_message_id));
     end if;
   elsif v_content is null then
-    raise exception 'give message_id (a draft to approve) or content' using errcode = '22023';
+    perform private.raise_error(400, 'give message_id (a draft to approve) or content');
   else
     -- Content without a draft id still inherits the pending draft's AI record, if there is one.
     select m.* into v_draft from public.messages m
@@ -216,7 +215,7 @@ begin
   end if;
   v_content := coalesce(v_content, v_draft.content);
   if length(v_content) > 1600 then
-    raise exception 'content is longer than 1600 characters' using errcode = '22023';
+    perform private.raise_error(400, 'content is longer than 1600 characters');
   end if;
   v_ai := coalesce(v_draft.ai_metadata, '{}'::jsonb) || jsonb_build_object(
     'approved_by', auth.uid(), 'approved_at', now(), 'draft_id', v_draft.id,
@@ -246,13 +245,13 @@ comment on function private.ai_send(uuid, uuid, text) is
   'messages/ai-send: approves a draft (optionally with edited content) or sends given content through '
   'the send path; the draft disappears from the conversation and the queued message takes its place.';
 
-create function public.ai_send(p_lead_id uuid, p_message_id uuid default null, p_content text default null)
+create function public.ai_send(lead_id uuid, message_id uuid default null, content text default null)
 returns jsonb
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.ai_send(p_lead_id, p_message_id, p_content)
+  select private.ai_send(lead_id, message_id, content)
 $$;
 comment on function public.ai_send(uuid, uuid, text) is 'POST messages/ai-send: see private.ai_send.';
 

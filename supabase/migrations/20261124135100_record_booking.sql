@@ -113,20 +113,20 @@ declare
   v_notified integer;
 begin
   if coalesce(trim(p_booking_uid), '') = '' then
-    raise exception 'a booking needs its Cal.com uid' using errcode = '22023';
+    perform private.raise_error(400, 'a booking needs its Cal.com uid');
   end if;
   if p_start_time is null or p_end_time is null or p_end_time < p_start_time then
-    raise exception 'a booking needs a start time and an end time after it' using errcode = '22023';
+    perform private.raise_error(400, 'a booking needs a start time and an end time after it');
   end if;
   if p_source not in ('api', 'ai', 'webhook') then
-    raise exception 'unknown booking source %', p_source using errcode = '22023';
+    perform private.raise_error(400, format('unknown booking source %s', p_source));
   end if;
 
   -- The lead row lock serialises the API, the worker and the webhook for this lead, so the
   -- "already recorded?" check below sees whatever a concurrent caller committed.
   select * into v_lead from public.leads l where l.id = p_lead_id for update;
   if not found then
-    raise exception 'lead % not found', p_lead_id using errcode = 'P0002';
+    perform private.raise_error(404, format('lead %s not found', p_lead_id));
   end if;
   -- Nobody books a call for a lead who opted out (staff or the AI). A booking the lead made on
   -- Cal.com themselves (webhook) is a fact and is recorded; the lead stays OPTED_OUT.
@@ -138,7 +138,7 @@ begin
   select * into v_booking from public.bookings b where b.cal_booking_uid = p_booking_uid;
   if found then
     if v_booking.lead_id <> p_lead_id then
-      raise exception 'Cal.com booking % belongs to another lead', p_booking_uid using errcode = '23505';
+      perform private.raise_error(409, format('Cal.com booking %s belongs to another lead', p_booking_uid));
     end if;
     if p_source <> 'webhook' and v_booking.source = 'webhook' then
       -- The webhook overtook the API/AI call that made the booking: keep who made it and the link.

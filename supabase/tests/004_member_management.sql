@@ -16,55 +16,55 @@ select lives_ok(
     :'client_a', :'new_one', 'new.one@example.test', 'sales_rep'),
   'user manager can invite a sales rep'
 );
-select throws_ok(
+select tests.throws_status(
   format('insert into public.client_members (client_id, user_id, email, role) values (%L, %L, %L, %L)',
     :'client_a', :'new_two', 'new.two@example.test', 'admin'),
-  '42501', 'only an admin can grant or change the admin role',
+  403, 'only an admin can grant or change the admin role',
   'user manager cannot create an admin'
 );
-select throws_ok(
+select tests.throws_status(
   format('insert into public.client_members (client_id, user_id, email, can_manage_users) values (%L, %L, %L, true)',
     :'client_a', :'new_two', 'new.two@example.test'),
-  '42501', 'only an admin can grant this permission',
+  403, 'only an admin can grant this permission',
   'user manager cannot create another user manager'
 );
-select throws_ok(
+select tests.throws_status(
   format('insert into public.client_members (client_id, user_id, email, can_push_to_live) values (%L, %L, %L, true)',
     :'client_a', :'new_two', 'new.two@example.test'),
-  '42501', 'only an admin can grant this permission',
+  403, 'only an admin can grant this permission',
   'user manager cannot grant can_push_to_live on invite'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set role = %L where user_id = %L', 'admin', :'a_rep'),
-  '42501', 'only an admin can grant or change the admin role',
+  403, 'only an admin can grant or change the admin role',
   'user manager cannot promote a member to admin'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set can_manage_users = true where user_id = %L', :'a_rep'),
-  '42501', 'only an admin can grant this permission',
+  403, 'only an admin can grant this permission',
   'user manager cannot grant can_manage_users'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set can_push_to_live = true where user_id = %L', :'a_rep'),
-  '42501', 'only an admin can grant this permission',
+  403, 'only an admin can grant this permission',
   'user manager cannot grant can_push_to_live'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set status = %L where user_id = %L', 'suspended', :'a_admin'),
-  '42501', 'only an admin can grant or change the admin role',
+  403, 'only an admin can grant or change the admin role',
   'user manager cannot suspend an admin'
 );
 with u as (update public.client_members set status = 'suspended' where user_id = :'a_rep' returning 1)
 select is(count(*)::int, 1, 'user manager can suspend a sales rep') from u;
 with u as (update public.client_members set role = 'read_only' where user_id = :'a_manager' returning 1)
 select is(count(*)::int, 1, 'user manager can change a non-admin''s role') from u;
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set role = %L where user_id = %L', 'admin', :'a_usermgr'),
-  '42501', null, 'user manager cannot make itself an admin'
+  403, null, 'user manager cannot make itself an admin'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set can_view_all_leads = true, allowed_dataset_ids = null where user_id = %L', :'a_usermgr'),
-  '42501', null, 'user manager cannot change its own permissions'
+  403, null, 'user manager cannot change its own permissions'
 );
 
 -- Members without user management ------------------------------------------------------
@@ -92,19 +92,19 @@ select lives_ok(
 );
 with u as (update public.client_members set can_push_to_live = true where user_id = :'a_manager' returning 1)
 select is(count(*)::int, 1, 'admin can grant can_push_to_live') from u;
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set role = %L where user_id = %L', 'manager', :'a_admin'),
-  '42501', 'members cannot change their own role or status',
+  403, 'members cannot change their own role or status',
   'admin cannot change its own role'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set status = %L where user_id = %L', 'suspended', :'a_admin'),
-  '42501', 'members cannot change their own role or status',
+  403, 'members cannot change their own role or status',
   'admin cannot suspend itself'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set client_id = %L where user_id = %L', :'client_b', :'a_rep'),
-  '42501', null, 'admin cannot move a member to another client'
+  403, null, 'admin cannot move a member to another client'
 );
 select throws_ok(
   format('insert into public.client_members (client_id, user_id, email) values (%L, %L, %L)',

@@ -155,29 +155,29 @@ select lives_ok(
 );
 with u as (update public.leads set notes = 'worker' where id in (:'lead_a1', :'lead_b1') returning 1)
 select is(count(*)::int, 2, 'service_role updates leads of any client') from u;
-select throws_ok(
+select tests.throws_status(
   format('update public.leads set client_id = %L where id = %L', :'client_b', :'lead_a1'),
-  '42501', 'a row cannot be moved to another client', 'service_role cannot change a lead''s client_id'
+  403, 'a row cannot be moved to another client', 'service_role cannot change a lead''s client_id'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.datasets set client_id = %L where id = %L', :'client_b', :'ds_a1'),
-  '42501', 'a row cannot be moved to another client', 'service_role cannot change a dataset''s client_id'
+  403, 'a row cannot be moved to another client', 'service_role cannot change a dataset''s client_id'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.campaigns set client_id = %L where dataset_id = %L', :'client_b', :'ds_a1'),
-  '42501', 'a row cannot be moved to another client', 'service_role cannot change campaign settings'' client_id'
+  403, 'a row cannot be moved to another client', 'service_role cannot change campaign settings'' client_id'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.conversations set client_id = %L where id = %L', :'client_b', :'conv_a1'),
-  '42501', 'a row cannot be moved to another client', 'service_role cannot change a thread''s client_id'
+  403, 'a row cannot be moved to another client', 'service_role cannot change a thread''s client_id'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.messages set client_id = %L where id = %L', :'client_b', :'msg_a1'),
-  '42501', 'a row cannot be moved to another client', 'service_role cannot change a message''s client_id'
+  403, 'a row cannot be moved to another client', 'service_role cannot change a message''s client_id'
 );
-select throws_ok(
+select tests.throws_status(
   format('update public.client_members set client_id = %L where user_id = %L', :'client_b', :'a_rep'),
-  '42501', 'a row cannot be moved to another client', 'service_role cannot change a membership''s client_id'
+  403, 'a row cannot be moved to another client', 'service_role cannot change a membership''s client_id'
 );
 select throws_ok(
   format('update public.leads set dataset_id = %L where id = %L', :'ds_b1', :'lead_a1'),

@@ -31,13 +31,13 @@ select is(
 select is((select created_by from datasets where id = :'ds'), :'manager'::uuid, 'created_by is the caller');
 
 select tests.clear_authentication(), tests.authenticate_as(:'rep');
-select throws_ok($$ select public.create_dataset('x') $$, '42501', 'only admins and managers can create datasets',
+select tests.throws_status($$ select public.create_dataset('x') $$, 403, 'only admins and managers can create datasets',
   'a sales rep cannot create a dataset');
 select tests.clear_authentication(), tests.authenticate_as(:'suspended');
-select throws_ok($$ select public.create_dataset('x') $$, '42501', null, 'a suspended member cannot create');
+select tests.throws_status($$ select public.create_dataset('x') $$, 403, null, 'a suspended member cannot create');
 select tests.clear_authentication(), tests.authenticate_as(:'admin');
-select throws_ok($$ select public.create_dataset('   ') $$, '22023', 'name is required', 'a blank name is refused');
-select throws_ok($$ select public.create_dataset(repeat('x', 201)) $$, '22023', null, 'an over-long name is refused');
+select tests.throws_status($$ select public.create_dataset('   ') $$, 400, 'name is required', 'a blank name is refused');
+select tests.throws_status($$ select public.create_dataset(repeat('x', 201)) $$, 400, null, 'an over-long name is refused');
 select throws_ok(
   $$ insert into datasets (name, campaign_status) values ('x', 'active') $$, '42501', null,
   'PostgREST cannot insert a dataset with a chosen status (column grant)'
@@ -63,9 +63,9 @@ select is(
     'uploaded_file_url'],
   'get_dataset returns the seed detail shape'
 );
-select throws_ok(format('select public.get_dataset(%L)', :'theirs'), 'P0002', null,
+select tests.throws_status(format('select public.get_dataset(%L)', :'theirs'), 404, null,
   'another client''s dataset is not found');
-select throws_ok(format('select public.get_dataset(%L)', gen_random_uuid()), 'P0002', null,
+select tests.throws_status(format('select public.get_dataset(%L)', gen_random_uuid()), 404, null,
   'an unknown dataset is not found');
 select is(
   (select array_agg(k order by k) from jsonb_object_keys(public.list_datasets() #> '{datasets,0}') k),
@@ -88,8 +88,8 @@ select is(
 select is(
   jsonb_array_length(public.list_datasets('active') -> 'datasets'), 0, 'status filter: no active dataset'
 );
-select throws_ok($$ select public.list_datasets(null, 'size') $$, '22023', null, 'unknown sort is refused');
-select throws_ok($$ select public.list_datasets(null, 'name', 'sideways') $$, '22023', null, 'unknown order is refused');
+select tests.throws_status($$ select public.list_datasets(null, 'size') $$, 400, null, 'unknown sort is refused');
+select tests.throws_status($$ select public.list_datasets(null, 'name', 'sideways') $$, 400, null, 'unknown order is refused');
 
 -- a member restricted to one dataset sees only it
 select tests.clear_authentication();
@@ -99,8 +99,8 @@ select is(
   (select array_agg(x ->> 'name') from jsonb_array_elements(public.list_datasets() -> 'datasets') x),
   array['Alpha'], 'a restricted member lists only the allowed dataset'
 );
-select throws_ok(format('select public.get_dataset(%L)', :'ds'), 'P0002', null, 'and cannot get the others');
-select throws_ok($$ select public.create_dataset('x') $$, '42501', null,
+select tests.throws_status(format('select public.get_dataset(%L)', :'ds'), 404, null, 'and cannot get the others');
+select tests.throws_status($$ select public.create_dataset('x') $$, 403, null,
   'a restricted manager cannot create datasets (they could not see them)');
 
 -- update and the campaign state machine ---------------------------------------------------
@@ -110,17 +110,17 @@ select is(
   'update_dataset patches the name'
 );
 select is((select description from datasets where id = :'ds'), null, 'and clears the description');
-select throws_ok(format($$ select public.update_dataset(%L, '{"total_leads": 5}') $$, :'ds'), '22023',
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"total_leads": 5}') $$, :'ds'), 400,
   'unknown or read-only field(s): total_leads', 'stats are not writable through update_dataset');
-select throws_ok(format($$ select public.update_dataset(%L, '{"campaign_status": "running"}') $$, :'ds'), '22023',
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"campaign_status": "running"}') $$, :'ds'), 400,
   null, 'an unknown status is refused');
-select throws_ok(format($$ select public.update_dataset(%L, '{"campaign_status": "completed"}') $$, :'ds'), '22023',
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"campaign_status": "completed"}') $$, :'ds'), 400,
   'a campaign cannot go from draft to completed', 'draft cannot jump to completed');
 select lives_ok(format($$ select public.update_dataset(%L, '{"campaign_status": "draft"}') $$, :'ds'),
   'same status is a no-op');
 select lives_ok(format($$ select public.update_dataset(%L, '{"campaign_status": "active"}') $$, :'ds'),
   'draft -> active');
-select throws_ok(format($$ update datasets set campaign_status = 'draft' where id = %L $$, :'ds'), '22023',
+select tests.throws_status(format($$ update datasets set campaign_status = 'draft' where id = %L $$, :'ds'), 400,
   'a campaign cannot go from active to draft', 'the rule holds for a direct PATCH too');
 select lives_ok(format($$ update datasets set campaign_status = 'paused' where id = %L $$, :'ds'),
   'active -> paused through PATCH');
@@ -128,32 +128,32 @@ select lives_ok(format($$ select public.update_dataset(%L, '{"campaign_status": 
   'paused -> active');
 select lives_ok(format($$ select public.update_dataset(%L, '{"campaign_status": "completed"}') $$, :'ds'),
   'active -> completed');
-select throws_ok(format($$ select public.update_dataset(%L, '{"campaign_status": "active"}') $$, :'ds'), '22023',
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"campaign_status": "active"}') $$, :'ds'), 400,
   'a campaign cannot go from completed to active', 'completed is final');
 select tests.clear_authentication(), tests.authenticate_as_service_role();
-select throws_ok(format($$ update datasets set campaign_status = 'paused' where id = %L $$, :'ds'), '22023', null,
+select tests.throws_status(format($$ update datasets set campaign_status = 'paused' where id = %L $$, :'ds'), 400, null,
   'completed is final for the service role too');
 
 select tests.clear_authentication(), tests.authenticate_as(:'manager');
-select throws_ok(
+select tests.throws_status(
   format($$ select public.update_dataset(%L, '{"campaign_start_date": "2026-12-10", "campaign_end_date": "2026-12-01"}') $$, :'alpha'),
-  '22023', null, 'the end date cannot be before the start date'
+  400, null, 'the end date cannot be before the start date'
 );
-select throws_ok(format($$ select public.update_dataset(%L, '{"campaign_end_date": "next tuesday"}') $$, :'alpha'),
-  '22023', null, 'a malformed date is a 22023 naming the field');
-select throws_ok(format($$ select public.update_dataset(%L, '{"name": "x"}') $$, :'theirs'), 'P0002', null,
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"campaign_end_date": "next tuesday"}') $$, :'alpha'),
+  400, null, 'a malformed date is a 22023 naming the field');
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"name": "x"}') $$, :'theirs'), 404, null,
   'another client''s dataset cannot be updated');
 
 select tests.clear_authentication(), tests.authenticate_as(:'rep');
-select throws_ok(format($$ select public.update_dataset(%L, '{"name": "x"}') $$, :'alpha'), '42501', null,
+select tests.throws_status(format($$ select public.update_dataset(%L, '{"name": "x"}') $$, :'alpha'), 403, null,
   'a sales rep cannot update a dataset');
 
 -- delete ----------------------------------------------------------------------------------
 select tests.clear_authentication(), tests.authenticate_as(:'manager');
-select throws_ok(format('select public.delete_dataset(%L)', :'alpha'), '42501', 'only admins can delete datasets',
+select tests.throws_status(format('select public.delete_dataset(%L)', :'alpha'), 403, 'only admins can delete datasets',
   'a manager cannot delete');
 select tests.clear_authentication(), tests.authenticate_as(:'admin');
-select throws_ok(format('select public.delete_dataset(%L)', :'theirs'), 'P0002', null,
+select tests.throws_status(format('select public.delete_dataset(%L)', :'theirs'), 404, null,
   'an admin cannot delete another client''s dataset');
 select is(public.delete_dataset(:'alpha') ->> 'success', 'true', 'an admin deletes a dataset');
 select tests.clear_authentication();

@@ -51,49 +51,49 @@ select is(
 select is(public.list_leads() -> 'pagination', '{"page": 1, "limit": 50, "total": 125, "pages": 3}'::jsonb,
   'default page 1 of 50, totals of the caller''s client only');
 select is(jsonb_array_length(public.list_leads() -> 'leads'), 50, 'a page holds limit leads');
-select is(pg_temp.names(public.list_leads(p_limit => 5)), array['-', 'Dee', 'Cy', 'bob', 'Ann'],
+select is(pg_temp.names(public.list_leads("limit" => 5)), array['-', 'Dee', 'Cy', 'bob', 'Ann'],
   'newest first by default');
-select is(jsonb_array_length(public.list_leads(p_page => 3) -> 'leads'), 25, 'the last page holds the rest');
-select is(public.list_leads(p_page => 9) -> 'leads', '[]'::jsonb, 'a page past the end is empty');
-select is(public.list_leads(p_limit => 100) #>> '{pagination,pages}', '2', 'limit 100 is allowed');
-select throws_ok($$ select public.list_leads(p_limit => 101) $$, '22023', 'limit must be between 1 and 100 (got 101)',
+select is(jsonb_array_length(public.list_leads(page => 3) -> 'leads'), 25, 'the last page holds the rest');
+select is(public.list_leads(page => 9) -> 'leads', '[]'::jsonb, 'a page past the end is empty');
+select is(public.list_leads("limit" => 100) #>> '{pagination,pages}', '2', 'limit 100 is allowed');
+select tests.throws_status($$ select public.list_leads("limit" => 101) $$, 400, 'limit must be between 1 and 100 (got 101)',
   'limit over 100 is refused');
-select throws_ok($$ select public.list_leads(p_limit => 0) $$, '22023', null, 'limit 0 is refused');
-select throws_ok($$ select public.list_leads(p_page => 0) $$, '22023', 'page must be 1 or more (got 0)',
+select tests.throws_status($$ select public.list_leads("limit" => 0) $$, 400, null, 'limit 0 is refused');
+select tests.throws_status($$ select public.list_leads(page => 0) $$, 400, 'page must be 1 or more (got 0)',
   'page 0 is refused');
-select throws_ok($$ select public.list_leads(p_sort => 'phone') $$, '22023', null, 'unknown sort is refused');
-select throws_ok($$ select public.list_leads(p_order => 'up') $$, '22023', null, 'unknown order is refused');
-select throws_ok($$ select public.list_leads(p_search => repeat('a', 201)) $$, '22023', null,
+select tests.throws_status($$ select public.list_leads(sort => 'phone') $$, 400, null, 'unknown sort is refused');
+select tests.throws_status($$ select public.list_leads("order" => 'up') $$, 400, null, 'unknown order is refused');
+select tests.throws_status($$ select public.list_leads(search => repeat('a', 201)) $$, 400, null,
   'an over-long search is refused');
 
 -- list: filters and sorts ------------------------------------------------------------------
-select is(public.list_leads(p_dataset_id => :'d1') #>> '{pagination,total}', '3', 'dataset filter');
-select is(public.list_leads(p_dataset_id => :'d3') #>> '{pagination,total}', '0',
+select is(public.list_leads(dataset_id => :'d1') #>> '{pagination,total}', '3', 'dataset filter');
+select is(public.list_leads(dataset_id => :'d3') #>> '{pagination,total}', '0',
   'another client''s dataset lists nothing');
-select is(pg_temp.names(public.list_leads(p_status => 'READY', p_sort => 'created', p_order => 'asc', p_limit => 3)),
+select is(pg_temp.names(public.list_leads(status => 'READY', sort => 'created', "order" => 'asc', "limit" => 3)),
   array['Bulk', 'Bulk', 'Bulk'], 'status filter, oldest first');
-select is(public.list_leads(p_status => 'READY') #>> '{pagination,total}', '122', 'status filter total');
-select is(pg_temp.names(public.list_leads(p_sentiment => 'NEUTRAL')), array['Cy'], 'sentiment filter');
+select is(public.list_leads(status => 'READY') #>> '{pagination,total}', '122', 'status filter total');
+select is(pg_temp.names(public.list_leads(sentiment => 'NEUTRAL')), array['Cy'], 'sentiment filter');
 select is(
-  pg_temp.names(public.list_leads(p_dataset_id => :'d1', p_sort => 'name', p_order => 'asc')),
+  pg_temp.names(public.list_leads(dataset_id => :'d1', sort => 'name', "order" => 'asc')),
   array['Cy', 'bob', 'Ann'], 'sort by last name, case-insensitive'
 );
 select is(
-  pg_temp.names(public.list_leads(p_sort => 'reply_date', p_order => 'desc', p_limit => 4)),
+  pg_temp.names(public.list_leads(sort => 'reply_date', "order" => 'desc', "limit" => 4)),
   array['Ann', 'Cy', '-', 'Bulk'], 'sort by reply date, newest reply first, no reply last'
 );
 select is(
-  pg_temp.names(public.list_leads(p_dataset_id => :'d1', p_sort => 'status', p_order => 'asc')),
+  pg_temp.names(public.list_leads(dataset_id => :'d1', sort => 'status', "order" => 'asc')),
   array['bob', 'Ann', 'Cy'], 'sort by status in pipeline order'
 );
 
 select tests.clear_authentication(), tests.authenticate_as(:'restricted');
 select is(public.list_leads() #>> '{pagination,total}', '122', 'a restricted member counts only allowed datasets');
-select is(public.list_leads(p_dataset_id => :'d1') #>> '{pagination,total}', '0', 'and lists nothing elsewhere');
-select throws_ok(format('select public.get_lead(%L)', :'ann'), 'P0002', null, 'nor gets a lead elsewhere');
+select is(public.list_leads(dataset_id => :'d1') #>> '{pagination,total}', '0', 'and lists nothing elsewhere');
+select tests.throws_status(format('select public.get_lead(%L)', :'ann'), 404, null, 'nor gets a lead elsewhere');
 
 select tests.clear_authentication(), tests.authenticate_as(:'gone');
-select throws_ok($$ select public.list_leads() $$, '42501', null, 'a suspended member cannot list leads');
+select tests.throws_status($$ select public.list_leads() $$, 403, null, 'a suspended member cannot list leads');
 
 -- get ----------------------------------------------------------------------------------------
 select tests.clear_authentication();
@@ -131,14 +131,14 @@ select is(
   public.get_lead((select id from leads where first_name = 'bob')) #> '{lead,sophie_insights}', '[]'::jsonb,
   'and no insights'
 );
-select throws_ok(format('select public.get_lead(%L)', :'theirs'), 'P0002', null,
+select tests.throws_status(format('select public.get_lead(%L)', :'theirs'), 404, null,
   'another client''s lead is not found');
 
 -- update -------------------------------------------------------------------------------------
-select throws_ok(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'ann'), '42501',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'ann'), 403,
   'read-only members cannot change leads', 'a read-only member cannot update');
-select throws_ok(format('select public.toggle_lead_archive(%L)', :'ann'), '42501', null, 'nor archive');
-select throws_ok(format('select public.set_lead_manual_mode(%L, true)', :'ann'), '42501', null,
+select tests.throws_status(format('select public.toggle_lead_archive(%L)', :'ann'), 403, null, 'nor archive');
+select tests.throws_status(format('select public.set_lead_manual_mode(%L, true)', :'ann'), 403, null,
   'nor switch manual mode');
 
 select tests.clear_authentication(), tests.authenticate_as(:'rep');
@@ -149,27 +149,27 @@ select ok(
     'lead_sentiment', null, 'notes', 'prefers evenings', 'assigned_to', :'rep', 'last_name', 'Zeta'),
   'update_lead applies the allowed fields, trimmed and validated, and leaves the rest'
 );
-select throws_ok(format($$ select public.update_lead(%L, '{"phone_number": "+447700900999"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"phone_number": "+447700900999"}') $$, :'ann'), 400,
   'unknown or read-only field(s): phone_number', 'the phone number is not updatable');
-select throws_ok(format($$ select public.update_lead(%L, '{"contact_status": "LUKEWARM"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"contact_status": "LUKEWARM"}') $$, :'ann'), 400,
   null, 'an unknown status is refused');
-select throws_ok(format($$ select public.update_lead(%L, '{"contact_status": null}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"contact_status": null}') $$, :'ann'), 400,
   null, 'the status cannot be null');
-select throws_ok(format($$ select public.update_lead(%L, '{"lead_sentiment": "ECSTATIC"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"lead_sentiment": "ECSTATIC"}') $$, :'ann'), 400,
   null, 'an unknown sentiment is refused');
-select throws_ok(format($$ select public.update_lead(%L, '{"archived": "yes"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"archived": "yes"}') $$, :'ann'), 400,
   null, 'flags must be booleans');
-select throws_ok(format($$ select public.update_lead(%L, '{"email": "not-an-email"}') $$, :'ann'), '22023',
+select tests.throws_status(format($$ select public.update_lead(%L, '{"email": "not-an-email"}') $$, :'ann'), 400,
   null, 'a malformed email is refused');
-select throws_ok(format($$ select public.update_lead(%L, '[1]') $$, :'ann'), '22023', null,
+select tests.throws_status(format($$ select public.update_lead(%L, '[1]') $$, :'ann'), 400, null,
   'the patch must be an object');
-select throws_ok(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'other_admin'::text)),
-  '22023', 'assigned_to must be an active member of the lead''s client', 'no assigning to another client''s user');
-select throws_ok(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'gone'::text)),
-  '22023', null, 'nor to a suspended member');
-select throws_ok(format('update leads set assigned_to = %L where id = %L', :'other_admin', :'ann'), '22023', null,
+select tests.throws_status(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'other_admin'::text)),
+  400, 'assigned_to must be an active member of the lead''s client', 'no assigning to another client''s user');
+select tests.throws_status(format($$ select public.update_lead(%L, '{"assigned_to": %s}') $$, :'ann', to_jsonb(:'gone'::text)),
+  400, null, 'nor to a suspended member');
+select tests.throws_status(format('update leads set assigned_to = %L where id = %L', :'other_admin', :'ann'), 400, null,
   'the assignee rule holds for a direct PATCH too');
-select throws_ok(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'theirs'), 'P0002', null,
+select tests.throws_status(format($$ select public.update_lead(%L, '{"notes": "x"}') $$, :'theirs'), 404, null,
   'another client''s lead cannot be updated');
 
 -- toggles and their timestamps ---------------------------------------------------------------
@@ -188,7 +188,7 @@ select is(
 select isnt((select manual_mode_activated_at from leads where id = :'ann'), null, 'manual mode on is stamped');
 select is(public.set_lead_manual_mode(:'ann', false) -> 'manual_mode_activated_at', 'null'::jsonb,
   'manual mode off clears the stamp');
-select throws_ok(format('select public.set_lead_manual_mode(%L, null)', :'ann'), '22023', null,
+select tests.throws_status(format('select public.set_lead_manual_mode(%L, null)', :'ann'), 400, null,
   'enabled is required');
 update leads set archived = true where id = :'ann';
 select isnt((select archived_at from leads where id = :'ann'), null, 'a direct PATCH stamps archived_at too');

@@ -20,7 +20,7 @@ insert into leads (client_id, dataset_id, phone_number, first_name, last_name, e
 create function pg_temp.found(p_search text) returns text []
 language sql as $$
   select coalesce(array_agg(x ->> 'phone_number' order by x ->> 'phone_number'), '{}')
-  from jsonb_array_elements(public.list_leads(p_search => p_search) -> 'leads') x
+  from jsonb_array_elements(public.list_leads(search => p_search) -> 'leads') x
 $$;
 
 select tests.authenticate_as(:'rep');
@@ -41,7 +41,7 @@ select is(pg_temp.found('jane_s'), array['+447700900456'], 'an underscore is lit
 select is(pg_temp.found('e_s'), array['+447700900456'], 'an underscore is not a wildcard');
 select is(pg_temp.found('100%'), array['+447911123456'], 'a percent sign is literal');
 select is(
-  public.list_leads(p_search => 'john', p_dataset_id => :'d1') #>> '{pagination,total}', '1',
+  public.list_leads(search => 'john', dataset_id => :'d1') #>> '{pagination,total}', '1',
   'search combines with filters and sees only the caller''s client'
 );
 
@@ -68,12 +68,12 @@ insert into leads (client_id, dataset_id, phone_number, first_name, last_name) v
   (:'acme', :'hidden', '+447700900999', 'John', 'Hidden');
 select tests.authenticate_as(:'restricted');
 select is(
-  (public.list_leads(p_search => 'john') #>> '{pagination,total}')::integer,
+  (public.list_leads(search => 'john') #>> '{pagination,total}')::integer,
   (select count(*)::integer from leads where search_text like '%john%'),
   'a restricted member''s search equals what RLS lets them see'
 );
 select is(
-  (public.list_leads(p_status => 'READY') #>> '{pagination,total}')::integer,
+  (public.list_leads(status => 'READY') #>> '{pagination,total}')::integer,
   (select count(*)::integer from leads where contact_status = 'READY'),
   'so do their filters'
 );
@@ -81,14 +81,14 @@ select is((public.list_leads() #>> '{pagination,total}')::integer, (select count
   'and their unfiltered total (from the dataset counters)');
 select tests.clear_authentication(), tests.authenticate_as(:'rep');
 select is(
-  (public.list_leads(p_search => 'john') #>> '{pagination,total}')::integer,
+  (public.list_leads(search => 'john') #>> '{pagination,total}')::integer,
   (select count(*)::integer from leads where search_text like '%john%'),
   'an unrestricted member''s search equals what RLS lets them see'
 );
 select is((public.list_leads() #>> '{pagination,total}')::integer, (select count(*)::integer from leads),
   'and their unfiltered total');
 select tests.clear_authentication(), tests.authenticate_as_service_role();
-select throws_ok($$ select public.list_leads() $$, '42501', null, 'the service role is no member: no list');
+select tests.throws_status($$ select public.list_leads() $$, 403, null, 'the service role is no member: no list');
 select tests.clear_authentication();
 
 set local enable_seqscan = off;

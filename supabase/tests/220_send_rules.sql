@@ -85,8 +85,8 @@ select tests.or_m1(:'d', '+447700900007') as m7 \gset
 insert into public.suppressions (client_id, phone_number, reason, source) values (:'c', '+447700900007', 'asked by phone', 'staff');
 select is(private.prepare_send(:'m7', 'w1', '2026-06-10 10:02+00'), '{"action": "skip", "reason": "opted_out"}'::jsonb,
   'a number suppressed after queueing is skipped at send time');
-select throws_ok($$select private.queue_sms((select id from public.leads where phone_number = '+447700900007'), 'Hi', 'human_manual')$$,
-  '42501', null, 'queue_sms refuses a suppressed number');
+select tests.throws_status($$select private.queue_sms((select id from public.leads where phone_number = '+447700900007'), 'Hi', 'human_manual')$$,
+  403, null, 'queue_sms refuses a suppressed number');
 
 -- 5. lead state at send time
 select tests.or_m1(:'d', '+447700900008') as m8 \gset

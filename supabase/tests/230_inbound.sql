@@ -64,8 +64,8 @@ select is(tests.or_in('+447700900004', 'Please take me off your list', 'SMs3', '
   'Twilio''s OptOutType=STOP opts out whatever the wording');
 select is((select source from public.suppressions where phone_number = '+447700900004'), 'twilio_opt_out', 'recorded as Twilio''s opt-out');
 select is((select count(*)::integer from private.jobs where kind = 'ai.reply'), 1, 'no AI reply to an opt-out');
-select throws_ok($$select private.queue_sms((select id from public.leads where phone_number = '+447700900002'), 'Sorry to see you go', 'ai_response')$$,
-  '42501', null, 'nothing can be queued to an opted-out number');
+select tests.throws_status($$select private.queue_sms((select id from public.leads where phone_number = '+447700900002'), 'Sorry to see you go', 'ai_response')$$,
+  403, null, 'nothing can be queued to an opted-out number');
 select is(tests.or_in('+447700900002', 'What?', 'SMs4') ->> 'action', 'stored_opted_out', 'a later message is stored, not answered');
 
 -- 4. START opts back in, without restarting the sequence

@@ -21,28 +21,28 @@ from generate_series(1, 5) g;
 
 -- start ----------------------------------------------------------------------------------
 select tests.authenticate_as(:'rep');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$')$$, '42501', null, 'a sales rep cannot start a campaign');
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$')$$, 403, null, 'a sales rep cannot start a campaign');
 select tests.clear_authentication();
 select tests.authenticate_as(:'ro');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$')$$, '42501', null, 'read-only cannot start a campaign');
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$')$$, 403, null, 'read-only cannot start a campaign');
 select tests.clear_authentication();
 select tests.authenticate_as(:'other');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$')$$, 'P0002', null, 'another tenant gets not found');
-select throws_ok($$select public.pause_campaign('$$ || :'d' || $$')$$, 'P0002', null, 'another tenant cannot pause');
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$')$$, 404, null, 'another tenant gets not found');
+select tests.throws_status($$select public.pause_campaign('$$ || :'d' || $$')$$, 404, null, 'another tenant cannot pause');
 select tests.clear_authentication();
 
 select tests.authenticate_as(:'admin');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$', '{"rate_limit_messages_per_minute": 0}')$$, '22023', null,
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$', '{"rate_limit_messages_per_minute": 0}')$$, 400, null,
   'rate below 1 is refused');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$', '{"schedule": {"hours_start": 22, "hours_end": 8}}')$$, '22023',
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$', '{"schedule": {"hours_start": 22, "hours_end": 8}}')$$, 400,
   null, 'a window that ends before it starts is refused');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$', '{"schedule": {"days": ["funday"]}}')$$, '22023', null,
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$', '{"schedule": {"days": ["funday"]}}')$$, 400, null,
   'unknown days are refused');
-select throws_ok($$select public.start_campaign('$$ || :'d' || $$', '{"rate_limit": 5}')$$, '22023', null,
+select tests.throws_status($$select public.start_campaign('$$ || :'d' || $$', '{"rate_limit": 5}')$$, 400, null,
   'unknown settings are refused (typos do not pass silently)');
-select throws_ok($$select public.start_campaign('$$ || :'empty' || $$')$$, '22023', 'dataset has no leads: import a list before starting the campaign',
+select tests.throws_status($$select public.start_campaign('$$ || :'empty' || $$')$$, 400, 'dataset has no leads: import a list before starting the campaign',
   'a dataset without leads cannot start');
-select throws_ok($$select public.start_campaign(gen_random_uuid())$$, 'P0002', null, 'unknown dataset');
+select tests.throws_status($$select public.start_campaign(gen_random_uuid())$$, 404, null, 'unknown dataset');
 
 select public.start_campaign(:'d', '{"rate_limit_messages_per_minute": 2, "m2_delay_hours": 24,
   "schedule": {"hours_start": 0, "hours_end": 24, "days": ["Monday", "tue", "wed", "thu", "fri", "sat", "sun"]},
@@ -65,7 +65,7 @@ select is((select content from public.messages m join public.leads l on l.id = m
 
 -- pause / resume ---------------------------------------------------------------------------
 select tests.authenticate_as(:'rep');
-select throws_ok($$select public.pause_campaign('$$ || :'d' || $$')$$, '42501', null, 'a sales rep cannot pause');
+select tests.throws_status($$select public.pause_campaign('$$ || :'d' || $$')$$, 403, null, 'a sales rep cannot pause');
 select tests.clear_authentication();
 select tests.authenticate_as(:'manager');
 select is(public.pause_campaign(:'d') -> 'campaign' ->> 'status', 'paused', 'a manager pauses');
@@ -76,10 +76,10 @@ select is((select private.prepare_send(m.id, 'w') ->> 'reason' from public.messa
 select tests.authenticate_as(:'manager');
 select is(public.resume_campaign(:'d') -> 'campaign' ->> 'status', 'active', 'resumed');
 select tests.clear_authentication();
-select throws_ok($$select public.resume_campaign('$$ || :'empty' || $$')$$, '42501', null, 'no caller, no campaign');
+select tests.throws_status($$select public.resume_campaign('$$ || :'empty' || $$')$$, 403, null, 'no caller, no campaign');
 select tests.authenticate_as(:'admin');
-select throws_ok($$select public.resume_campaign('$$ || :'empty' || $$')$$, '22023', null, 'a draft campaign cannot be resumed');
-select throws_ok($$select public.pause_campaign('$$ || :'empty' || $$')$$, '22023', null, 'a draft campaign cannot be paused');
+select tests.throws_status($$select public.resume_campaign('$$ || :'empty' || $$')$$, 400, null, 'a draft campaign cannot be resumed');
+select tests.throws_status($$select public.pause_campaign('$$ || :'empty' || $$')$$, 400, null, 'a draft campaign cannot be paused');
 select tests.clear_authentication();
 
 -- estimate: sending time is spent inside the window only
@@ -95,8 +95,8 @@ select public.send_message(:'lead_id', 'Hi, it''s Sam from Tenant A') as sent \g
 select is((select array_agg(k order by k) from jsonb_object_keys(:'sent'::jsonb -> 'message') k),
   array['content', 'id', 'sent_at', 'status', 'twilio_sid'], 'the seed''s message shape');
 select is(:'sent'::jsonb -> 'message' ->> 'status', 'pending', 'pending until the worker sends it');
-select throws_ok($$select public.send_message('$$ || :'lead_id' || $$', '   ')$$, '22023', null, 'empty content');
-select throws_ok($$select public.send_message('$$ || :'lead_id' || $$', 'hi', 'ai_response')$$, '22023', null,
+select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', '   ')$$, 400, null, 'empty content');
+select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', 'hi', 'ai_response')$$, 400, null,
   'only human_manual through this route');
 select tests.clear_authentication();
 select is((select sent_by from public.messages where id = (:'sent'::jsonb -> 'message' ->> 'id')::uuid), :'rep'::uuid, 'sent_by is the rep');
@@ -104,20 +104,20 @@ select is((select count(*)::integer from private.jobs where idempotency_key = 's
   'an sms.send job is queued');
 select private.opt_out_number(:'a', '+447700901004', 'Replied "STOP"', 'inbound_keyword');
 select tests.authenticate_as(:'rep');
-select throws_ok($$select public.send_message((select id from public.leads where phone_number = '+447700901004'), 'Are you sure?')$$,
-  '42501', null, 'a person cannot message an opted-out number');
+select tests.throws_status($$select public.send_message((select id from public.leads where phone_number = '+447700901004'), 'Are you sure?')$$,
+  403, null, 'a person cannot message an opted-out number');
 select tests.clear_authentication();
 select tests.authenticate_as(:'ro');
-select throws_ok($$select public.send_message('$$ || :'lead_id' || $$', 'hi')$$, '42501', null, 'read-only cannot send');
+select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', 'hi')$$, 403, null, 'read-only cannot send');
 select tests.clear_authentication();
 select tests.authenticate_as(:'rep2');
-select throws_ok($$select public.send_message('$$ || :'lead_id' || $$', 'hi')$$, 'P0002', null, 'a rep restricted to another dataset: not found');
+select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', 'hi')$$, 404, null, 'a rep restricted to another dataset: not found');
 select tests.clear_authentication();
 select tests.authenticate_as(:'other');
-select throws_ok($$select public.send_message('$$ || :'lead_id' || $$', 'hi')$$, 'P0002', null, 'another tenant: not found');
+select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', 'hi')$$, 404, null, 'another tenant: not found');
 
 -- get_conversation -------------------------------------------------------------------------
-select throws_ok($$select public.get_conversation((select id from public.conversations limit 1))$$, 'P0002', null,
+select tests.throws_status($$select public.get_conversation((select id from public.conversations limit 1))$$, 404, null,
   'another tenant cannot read the conversation');
 select tests.clear_authentication();
 select id as conv from public.conversations where lead_id = :'lead_id' \gset

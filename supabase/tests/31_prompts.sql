@@ -40,16 +40,16 @@ select is(
   'performance starts empty'
 );
 select is((get_prompt('reply') ->> 'lessons_included')::integer, 0, 'no lessons yet');
-select throws_ok($$select get_prompt('nope')$$, '22023', null, 'an unknown type is a validation error');
+select tests.throws_status($$select get_prompt('nope')$$, 400, null, 'an unknown type is a validation error');
 
 -- update_prompt ---------------------------------------------------------------------------
-select throws_ok(
-  $$select update_prompt('reply', 'Rep edit')$$, '42501', null, 'a sales rep cannot edit prompts'
+select tests.throws_status(
+  $$select update_prompt('reply', 'Rep edit')$$, 403, null, 'a sales rep cannot edit prompts'
 );
 select tests.clear_authentication();
 select tests.authenticate_as(:'pusher');
-select throws_ok(
-  $$select update_prompt('reply', 'Pusher edit')$$, '42501', null,
+select tests.throws_status(
+  $$select update_prompt('reply', 'Pusher edit')$$, 403, null,
   'can_push_to_live does not allow editing (admin only)'
 );
 select tests.clear_authentication();
@@ -61,7 +61,7 @@ select is(
 select is(
   (get_prompt('reply') -> 'prompt' ->> 'version')::integer, 1, 'the live version is unchanged by an edit'
 );
-select throws_ok($$select update_prompt('reply', '  ')$$, '22023', null, 'an empty system prompt is refused');
+select tests.throws_status($$select update_prompt('reply', '  ')$$, 400, null, 'an empty system prompt is refused');
 
 -- lessons to inject: client-specific first, then universal, each by priority ----------------
 select tests.clear_authentication();
@@ -73,7 +73,7 @@ insert into lessons (client_id, title, priority) values (:'other', 'Theirs', 10)
 
 -- make_prompt_live ------------------------------------------------------------------------
 select tests.authenticate_as(:'rep');
-select throws_ok($$select make_prompt_live('reply')$$, '42501', null, 'a sales rep cannot make a prompt live');
+select tests.throws_status($$select make_prompt_live('reply')$$, 403, null, 'a sales rep cannot make a prompt live');
 select tests.clear_authentication();
 select tests.authenticate_as(:'pusher');
 select make_prompt_live('reply') as live \gset

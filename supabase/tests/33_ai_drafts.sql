@@ -52,8 +52,8 @@ select is(
 -- visibility
 select tests.clear_authentication();
 select tests.authenticate_as(:'restricted');
-select throws_ok(
-  format($$select private.request_ai_draft(%L, %L)$$, :'ann', :'cv'), 'P0002', null,
+select tests.throws_status(
+  format($$select private.request_ai_draft(%L, %L)$$, :'ann', :'cv'), 404, null,
   'a member restricted to another dataset cannot draft here'
 );
 select tests.clear_authentication();
@@ -61,8 +61,8 @@ select tests.authenticate_as(:'other_admin');
 select is(
   private.ai_draft_job((:'first'::jsonb ->> 'job_id')::bigint), null, 'another client cannot read the job'
 );
-select throws_ok(
-  format($$select ai_send(%L, %L)$$, :'ann', :'draft'), 'P0002', null, 'nor send the draft'
+select tests.throws_status(
+  format($$select ai_send(%L, %L)$$, :'ann', :'draft'), 404, null, 'nor send the draft'
 );
 
 -- approving
@@ -75,8 +75,8 @@ select is(
   (select count(*)::integer from messages where conversation_id = :'cv' and status = 'draft'), 0,
   'the draft leaves the conversation'
 );
-select throws_ok(
-  format($$select ai_send(%L, %L)$$, :'ann', :'draft'), '23505', null, 'approving twice is a conflict'
+select tests.throws_status(
+  format($$select ai_send(%L, %L)$$, :'ann', :'draft'), 409, null, 'approving twice is a conflict'
 );
 
 select * from finish();

@@ -52,25 +52,25 @@ select is(
   (select count(*)::integer from notifications where client_id = :'acme' and title = 'Call booked'),
   1, 'and notifies nobody again'
 );
-select throws_ok(
+select tests.throws_status(
   format($$select private.record_booking(%L, 'uid-a', '2030-01-07 10:00Z', '2030-01-07 10:30Z')$$, :'bob'),
-  '23505', null, 'a uid recorded for one lead cannot be claimed by another'
+  409, null, 'a uid recorded for one lead cannot be claimed by another'
 );
-select throws_ok(
+select tests.throws_status(
   $$select private.record_booking(gen_random_uuid(), 'uid-x', '2030-01-07 10:00Z', '2030-01-07 10:30Z')$$,
-  'P0002', null, 'an unknown lead is P0002'
+  404, null, 'an unknown lead is P0002'
 );
-select throws_ok(
+select tests.throws_status(
   format($$select private.record_booking(%L, ' ', '2030-01-07 10:00Z', '2030-01-07 10:30Z')$$, :'bob'),
-  '22023', null, 'a blank uid is refused'
+  400, null, 'a blank uid is refused'
 );
-select throws_ok(
+select tests.throws_status(
   format($$select private.record_booking(%L, 'uid-y', '2030-01-07 10:00Z', '2030-01-07 09:00Z')$$, :'bob'),
-  '22023', null, 'an end before the start is refused'
+  400, null, 'an end before the start is refused'
 );
-select throws_ok(
+select tests.throws_status(
   format($$select private.record_booking(%L, 'uid-y', '2030-01-07 10:00Z', '2030-01-07 10:30Z', 'fax')$$, :'bob'),
-  '22023', null, 'an unknown source is refused'
+  400, null, 'an unknown source is refused'
 );
 
 -- cancellation ---------------------------------------------------------------------------

@@ -243,3 +243,60 @@ $$;
 
 grant usage on sequence tests.phone_seq to anon, authenticated, service_role;
 grant execute on all functions in schema tests to anon, authenticated, service_role;
+
+-- The HTTP status PostgREST answers for an error (its documented SQLSTATE table, for the codes
+-- the schema raises): PGRST carries its own status in the detail JSON.
+create or replace function tests.postgrest_status(p_sqlstate text, p_detail text, p_authed boolean)
+returns integer
+language sql
+immutable
+as $$
+  select case
+    when p_sqlstate = 'PGRST' then (p_detail::jsonb ->> 'status')::integer
+    when p_sqlstate = '42501' then case when p_authed then 403 else 401 end
+    when p_sqlstate in ('23503', '23505') then 409
+    when p_sqlstate = 'P0001' then 400
+    when p_sqlstate in ('42883', '42P01') then 404
+    when p_sqlstate = '25006' then 405
+    when left(p_sqlstate, 2) in ('08', '53') and p_sqlstate <> '53400' then 503
+    when left(p_sqlstate, 2) in ('0L', '0P', '28') then 403
+    when left(p_sqlstate, 2) in ('09', '25', '2D', '38', '39', '3B', '40', '53', '54', '55', '57', '58', 'F0', 'HV', 'P0', 'XX')
+      or p_sqlstate = '42P17' then 500
+    else 400
+  end
+$$;
+
+-- Like pgTAP's throws_ok, but asserts what a PostgREST client sees: the HTTP status (and the
+-- message of the body) of the error p_sql raises, as the current role and JWT claims.
+create or replace function tests.throws_status(
+  p_sql text, p_status integer, p_message text default null, p_description text default null
+) returns text
+language plpgsql
+as $$
+declare
+  v_state text;
+  v_msg text;
+  v_detail text;
+  v_status integer;
+  v_authed boolean := coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'anon') <> 'anon';
+begin
+  begin
+    execute p_sql;
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+  end;
+  if v_state is null then
+    return ok(false, p_description) || E'\n' || diag(format('    no error raised; wanted HTTP %s', p_status));
+  end if;
+  v_status := tests.postgrest_status(v_state, v_detail, v_authed);
+  if v_state = 'PGRST' then
+    v_msg := v_msg::jsonb ->> 'message';
+  end if;
+  if v_status = p_status and (p_message is null or v_msg = p_message) then
+    return ok(true, p_description);
+  end if;
+  return ok(false, p_description) || E'\n' || diag(format(
+    E'    caught: HTTP %s (%s): %s\n    wanted: HTTP %s: %s', v_status, v_state, v_msg, p_status, coalesce(p_message, '(any message)')
+  ));
+end
+$$;
