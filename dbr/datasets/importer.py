@@ -183,6 +183,16 @@ create temporary table lead_import_stage (
 """
 _COPY = f"copy pg_temp.lead_import_stage ({', '.join(STAGE_COLUMNS)}) from stdin"
 
+# Numbers on the client's suppression list (they texted STOP, or staff added them) are not
+# imported: each of their lines becomes a row error. Explicitly the importing client's list
+# (RLS shows only that one anyway); a number another client suppressed imports normally.
+_SKIP_SUPPRESSED = """
+delete from pg_temp.lead_import_stage st
+using public.suppressions s
+where s.client_id = %(client_id)s and s.phone_number = st.phone_number
+returning st.line, st.phone_number
+"""
+
 # One statement: earliest row per phone within the file, in phone order (two imports into
 # one dataset then take unique-index locks in the same order and cannot deadlock), skipped
 # when the dataset already has the number.
@@ -272,6 +282,7 @@ def import_rows(
     t1 = time.monotonic()
     # The distinct-on sort of a large file fits in memory instead of spilling to disk.
     conn.execute("set local work_mem = '128MB'")
+    suppressed = _skip_suppressed(conn, ctx, result)
     cur = conn.execute(_MOVE, {"client_id": ctx.client_id, "dataset_id": target.dataset_id})
     inserted = int(_values(cur.fetchone())[0])
     result.stage_seconds = t1 - t0
@@ -280,7 +291,7 @@ def import_rows(
     result.total_rows = rows
     result.failed = result.errors.count
     result.successful = inserted
-    result.duplicates = build.staged - inserted
+    result.duplicates = build.staged - suppressed - inserted
     result.fast_phones, result.slow_phones = build.phone_stats
 
     _save_campaign_settings(conn, ctx, target, result)
@@ -308,6 +319,22 @@ def import_rows(
     ).fetchone()
     result.import_id = _values(rec)[0] if rec else None
     return result
+
+
+def _skip_suppressed(
+    conn: psycopg.Connection[Any], ctx: CallerContext, result: ImportResult
+) -> int:
+    """Drops staged rows whose number the client suppressed, one row error per line (the
+    errors stay in file order); returns how many rows were dropped."""
+    rows = conn.execute(_SKIP_SUPPRESSED, {"client_id": ctx.client_id}).fetchall()
+    if not rows:
+        return 0
+    for line, phone in sorted(_values(r) for r in rows):
+        result.errors.add(
+            line, f"{phone} has opted out (it is on the suppression list): not imported"
+        )
+    result.errors.items.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
+    return len(rows)
 
 
 def _save_campaign_settings(
