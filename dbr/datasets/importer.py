@@ -382,6 +382,26 @@ def load_upload(conn: psycopg.Connection[Any], upload_id: uuid.UUID) -> dict[str
     return row
 
 
+def _own_storage_key(ctx: CallerContext, upload: Mapping[str, Any]) -> str:
+    """The upload's object key, refused (403, nothing read) unless it is one object directly
+    under the caller's `<client_id>/` prefix: the file is opened with service rights, so the
+    row alone must never decide which client's file is read."""
+    key = str(upload["storage_path"] or "")
+    prefix, _, name = key.partition("/")
+    if (
+        prefix != str(ctx.client_id)
+        or not name
+        or "/" in name
+        or "\\" in name
+        or name in {".", ".."}
+    ):
+        raise Forbidden(
+            "This upload's file is not stored under your client; upload the file again.",
+            details={"upload_id": str(upload["id"])},
+        )
+    return key
+
+
 def import_upload(
     conn: psycopg.Connection[Any],
     storage: Storage,
@@ -390,7 +410,7 @@ def import_upload(
     progress: Progress | None = None,
 ) -> ImportResult:
     """map-and-import: the stored upload `target.upload_id` into `target.dataset_id`."""
-    caller_context(conn)
+    ctx = caller_context(conn)
     assert target.upload_id is not None
     upload = load_upload(conn, target.upload_id)
     visible_dataset(conn, target.dataset_id)
@@ -402,8 +422,9 @@ def import_upload(
     # Validate against the stored preview first: a bad mapping fails before any reading.
     validate_mapping(target.mapping, [c["name"] for c in upload["columns"]])
     target.filename = target.filename or upload["filename"]
+    key = _own_storage_key(ctx, upload)
     dialect = Dialect(upload["encoding"], upload["delimiter"])
-    with storage.open(CSV_UPLOADS, upload["storage_path"]) as path:
+    with storage.open(CSV_UPLOADS, key) as path:
         return import_rows(conn, path, dialect, target, progress=progress)
 
 
