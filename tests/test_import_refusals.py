@@ -124,3 +124,42 @@ def test_a_suppressed_number_inserted_another_way_is_opted_out_with_exact_stats(
     ).fetchone()
     assert (lead["opted_out"], lead["contact_status"]) == (True, "OPTED_OUT")
     assert _stats_exact(db, tenant.dataset_id) == (1, 0)
+
+
+_MIXED = (
+    "phone,first_name\n"
+    "07911 123463,Mobile\n"
+    "020 7946 0018,Landline\n"
+    "0800 123 4567,Freephone\n"
+    "0900 123 4567,Premium\n"
+    "0300 123 4567,Business\n"
+    "+1 (212) 555-0123,New York\n"
+    "070 1234 5678,Personal\n"
+)
+
+
+def test_numbers_that_cannot_receive_sms_are_rejected_per_row(import_api, tenant, db):
+    body = _import_csv(import_api, tenant, _MIXED)
+    assert body["imported"] == {"total_rows": 7, "successful": 2, "failed": 5, "duplicates": 0}
+    reasons = {e["row"]: e["reason"] for e in body["errors"]}
+    assert sorted(reasons) == [3, 4, 5, 6, 8]
+    assert "landline" in reasons[3] and "cannot receive SMS" in reasons[3]
+    assert "020 7946 0018" in reasons[3]
+    assert "freephone" in reasons[4]
+    assert "premium" in reasons[5]
+    # A mobile, and a US/Canada number (phonenumbers cannot tell its mobiles from its
+    # landlines: FIXED_LINE_OR_MOBILE), are imported.
+    assert _phones(db, tenant.dataset_id) == ["+12125550123", "+447911123463"]
+    assert _stats_exact(db, tenant.dataset_id) == (2, 2)
+
+
+def test_cli_import_rejects_a_landline(db, db_url, settings, tmp_path: Path):
+    tenant = make_tenant(db, settings)
+    path = tmp_path / "list.csv"
+    path.write_text("phone,first_name\n020 7946 0018,Landline\n07911 123463,Mobile\n")
+    res = runner.invoke(
+        app, ["import", str(path), "--dataset", str(tenant.dataset_id), "--database-url", db_url]
+    )
+    assert res.exit_code == 0, res.output
+    assert "landline" in res.output
+    assert _phones(db, tenant.dataset_id) == ["+447911123463"]
