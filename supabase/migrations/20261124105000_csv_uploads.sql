@@ -71,7 +71,8 @@ for each row execute function private.csv_uploads_set_storage_path();
 alter table public.csv_uploads enable row level security;
 
 -- Members see uploads of datasets they may see, and their own unattached uploads; members
--- who see every dataset see every upload of the client.
+-- who see every dataset see every upload of the client; a member that sees only its
+-- assigned leads sees only its own uploads.
 create policy "members read uploads of visible datasets" on public.csv_uploads
 for select to authenticated
 using (
@@ -79,7 +80,10 @@ using (
   and (
     (select private.sees_all_datasets())
     or uploaded_by = (select auth.uid())
-    or dataset_id = any((select private.visible_dataset_ids())::uuid [])
+    or (
+      not (select private.sees_only_assigned_leads())
+      and dataset_id = any((select private.visible_dataset_ids())::uuid [])
+    )
   )
 );
 

@@ -3,7 +3,7 @@
 -- and the datasets those leads belong to. Admins, and members with can_view_all_leads,
 -- still see everything. RPCs (list_leads, get_lead, get_conversation, send_message) agree.
 begin;
-select plan(28);
+select plan(30);
 
 select * from tests.create_world() \gset
 select tests.create_lead(:'ds_a1', 'Amy') as lead_a1b \gset
@@ -18,6 +18,12 @@ select tests.create_user('a.nothing@example.test', :'client_a', 'sales_rep', p_c
 select tests.create_user('a.admin2@example.test', :'client_a', 'admin', p_can_view_all_leads => false)
   as a_admin2 \gset
 update public.leads set assigned_to = :'a_assigned' where id = :'lead_a1';
+insert into public.lead_imports (client_id, dataset_id, imported_by, source, column_mapping, total_rows,
+  successful, failed, duplicates, started_at)
+values (:'client_a', :'ds_a1', :'a_admin', 'api', '{}', 2, 2, 0, 0, now());
+insert into public.csv_uploads (client_id, dataset_id, uploaded_by, filename, file_url, size_bytes, encoding,
+  delimiter, rows_detected, columns)
+values (:'client_a', :'ds_a1', :'a_admin', 'x.csv', 'u', 1, 'utf-8', ',', 2, '[]');
 update public.leads set assigned_to = :'a_assigned_mgr' where id = :'lead_a2';
 
 -- the assigned-only sales rep ---------------------------------------------------------------
@@ -32,6 +38,9 @@ select results_eq('select id from public.messages', format('values (%L::uuid)', 
   'assigned-only: sees only its lead''s messages');
 select results_eq('select dataset_id from public.campaigns', format('values (%L::uuid)', :'ds_a1'),
   'assigned-only: sees the campaign settings of that dataset only');
+select is_empty('select id from public.lead_imports',
+  'assigned-only: does not see others'' imports of that dataset (their errors name other leads)');
+select is_empty('select id from public.csv_uploads', 'assigned-only: does not see others'' uploads of that dataset');
 select is((public.list_leads() -> 'pagination' ->> 'total')::int, 1, 'assigned-only: list_leads counts 1 lead');
 select is((public.list_leads(:'ds_a1') -> 'pagination' ->> 'total')::int, 1,
   'assigned-only: list_leads of the dataset counts its assigned lead only (not the dataset counter)');
