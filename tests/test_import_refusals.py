@@ -163,3 +163,27 @@ def test_cli_import_rejects_a_landline(db, db_url, settings, tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert "landline" in res.output
     assert _phones(db, tenant.dataset_id) == ["+447911123463"]
+
+
+def test_a_member_that_sees_only_its_assigned_leads_cannot_import(import_api, tenant, db):
+    from tests.support import make_user
+
+    rep = make_user(db, tenant.client_id, "sales_rep", can_view_all_leads=False)
+    db.execute(
+        "insert into public.leads (client_id, dataset_id, phone_number, assigned_to)"
+        " values (%s, %s, '+447911123499', %s)",
+        (tenant.client_id, tenant.dataset_id, rep),
+    )
+    resp = upload(import_api, tenant, _LIST.encode(), user=rep)
+    assert resp.status_code == 403, resp.text
+    assert "assigned to you" in resp.json()["error"]["message"]
+    upload_id = _import_csv_upload_id(import_api, tenant)  # the admin's upload of the list
+    resp = import_upload(import_api, tenant, upload_id, {"phone_number": "phone"}, user=rep)
+    assert resp.status_code in (403, 404), resp.text
+    assert _phones(db, tenant.dataset_id) == ["+447911123499"]
+
+
+def _import_csv_upload_id(api, tenant: Tenant) -> str:
+    resp = upload(api, tenant, _LIST.encode(), dataset_id=tenant.dataset_id)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["upload"]["id"]

@@ -130,22 +130,31 @@ class CallerContext:
 
 CALLER_SQL = """
 select c.id, c.default_region, private.can_write() as can_write,
-       private.can_manage_datasets() as can_manage
+       private.can_manage_datasets() as can_manage,
+       private.sees_only_assigned_leads() as assigned_only
 from public.clients c where c.id = private.current_client_id()
 """
 
 
 def caller_context(conn: psycopg.Connection[Any], *, write: bool = True) -> CallerContext:
-    """Who is importing: refuses non-members (403) and, for writes, read-only members."""
+    """Who is importing: refuses non-members (403) and, for writes, read-only members and
+    members that see only their assigned leads."""
     return context_from_row(conn.execute(CALLER_SQL).fetchone(), write=write)
 
 
 def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
     if row is None:
         raise Forbidden("You are not an active member of any client.")
-    client_id, region, can_write, can_manage = _values(row)
+    client_id, region, can_write, can_manage, assigned_only = _values(row)
     if write and not can_write:
         raise Forbidden("Your role is read-only: you cannot upload or import leads.")
+    if write and assigned_only:
+        # Without can_view_all_leads or a dataset list a member sees only the leads assigned
+        # to it, so the leads of a list it imported would be invisible to it.
+        raise Forbidden(
+            "You see only the leads assigned to you, so you cannot upload or import a list; "
+            "ask an admin or manager."
+        )
     return CallerContext(client_id, region or "GB", bool(can_manage))
 
 
