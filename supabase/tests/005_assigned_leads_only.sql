@@ -3,7 +3,7 @@
 -- and the datasets those leads belong to. Admins, and members with can_view_all_leads,
 -- still see everything. RPCs (list_leads, get_lead, get_conversation, send_message) agree.
 begin;
-select plan(30);
+select plan(32);
 
 select * from tests.create_world() \gset
 select tests.create_lead(:'ds_a1', 'Amy') as lead_a1b \gset
@@ -24,6 +24,10 @@ values (:'client_a', :'ds_a1', :'a_admin', 'api', '{}', 2, 2, 0, 0, now());
 insert into public.csv_uploads (client_id, dataset_id, uploaded_by, filename, file_url, size_bytes, encoding,
   delimiter, rows_detected, columns)
 values (:'client_a', :'ds_a1', :'a_admin', 'x.csv', 'u', 1, 'utf-8', ',', 2, '[]');
+insert into public.sophie_insights (client_id, dataset_id, lead_id, severity, category, title)
+values (:'client_a', :'ds_a1', :'lead_a1', 'info', 'tone', 'About Ann'),
+  (:'client_a', :'ds_a1', :'lead_a1b', 'info', 'tone', 'About Amy'),
+  (:'client_a', :'ds_a1', null, 'info', 'tone', 'About the list');
 update public.leads set assigned_to = :'a_assigned_mgr' where id = :'lead_a2';
 
 -- the assigned-only sales rep ---------------------------------------------------------------
@@ -41,6 +45,8 @@ select results_eq('select dataset_id from public.campaigns', format('values (%L:
 select is_empty('select id from public.lead_imports',
   'assigned-only: does not see others'' imports of that dataset (their errors name other leads)');
 select is_empty('select id from public.csv_uploads', 'assigned-only: does not see others'' uploads of that dataset');
+select results_eq('select title from public.sophie_insights order by title', $$values ('About Ann'), ('About the list')$$,
+  'assigned-only: sees insights about its lead and its dataset, not about another lead');
 select is((public.list_leads() -> 'pagination' ->> 'total')::int, 1, 'assigned-only: list_leads counts 1 lead');
 select is((public.list_leads(:'ds_a1') -> 'pagination' ->> 'total')::int, 1,
   'assigned-only: list_leads of the dataset counts its assigned lead only (not the dataset counter)');
@@ -77,6 +83,7 @@ select tests.clear_authentication();
 select tests.authenticate_as(:'a_admin2');
 select is((select count(*)::int from public.datasets), 2, 'admin without can_view_all_leads: sees every dataset');
 select is((select count(*)::int from public.leads), 3, 'admin without can_view_all_leads: sees every lead');
+select is((select count(*)::int from public.sophie_insights), 3, 'admin without can_view_all_leads: sees every insight');
 select tests.clear_authentication();
 select tests.authenticate_as(:'a_rep');
 select is((select count(*)::int from public.leads), 3, 'rep with can_view_all_leads: sees every lead');
