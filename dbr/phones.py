@@ -20,6 +20,36 @@ _REASONS = {
 class PhoneResult:
     e164: str | None
     error: str | None = None
+    number_type: int | None = None  # phonenumbers.PhoneNumberType of a valid number
+
+
+_T = phonenumbers.PhoneNumberType
+SMS_CAPABLE_TYPES = frozenset({_T.MOBILE, _T.FIXED_LINE_OR_MOBILE})
+"""Number types a list may hold: mobiles, and FIXED_LINE_OR_MOBILE (regions such as US/CA
+whose mobiles and landlines share ranges: phonenumbers cannot tell them apart, and Twilio's
+error 30006 later marks a landline there undeliverable). Everything else is refused: fixed
+lines, freephone, premium-rate, shared-cost, UAN (non-geographic business) and voicemail
+numbers do not receive SMS; pagers do not take SMS; VoIP and personal ("follow-me")
+numbers forward calls and receive SMS only sometimes, so a campaign cannot rely on them."""
+
+_NOT_SMS: dict[int | None, str] = {
+    _T.FIXED_LINE: "a landline (fixed line)",
+    _T.TOLL_FREE: "a freephone (toll-free) number",
+    _T.PREMIUM_RATE: "a premium-rate number",
+    _T.SHARED_COST: "a shared-cost number",
+    _T.UAN: "a non-geographic business (UAN) number",
+    _T.VOICEMAIL: "a voicemail access number",
+    _T.PAGER: "a pager number",
+    _T.VOIP: "a VoIP number",
+    _T.PERSONAL_NUMBER: "a personal (follow-me) number",
+}
+
+
+def sms_refusal(number_type: int | None) -> str | None:
+    """None when a valid number of this type can receive SMS, else what the number is."""
+    if number_type in SMS_CAPABLE_TYPES:
+        return None
+    return _NOT_SMS.get(number_type, "a number of unknown type")
 
 
 def normalise(raw: str | None, region: str = "GB") -> PhoneResult:
@@ -37,7 +67,23 @@ def normalise(raw: str | None, region: str = "GB") -> PhoneResult:
         )
     if not phonenumbers.is_valid_number(number):
         return PhoneResult(None, f"invalid phone number {raw!r} for region {region}")
-    return PhoneResult(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return PhoneResult(
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        number_type=phonenumbers.number_type(number),
+    )
+
+
+def sms_refusal_for(e164: str) -> str | None:
+    """Why an E.164 number cannot receive SMS (see SMS_CAPABLE_TYPES), or None when it can or
+    when phonenumbers does not know the number (Twilio then decides)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    refusal = sms_refusal(phonenumbers.number_type(number))
+    return None if refusal is None else f"{e164} is {refusal}: it cannot receive SMS"
 
 
 def to_e164(raw: str | None, region: str = "GB") -> str | None:

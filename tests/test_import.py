@@ -175,13 +175,14 @@ def test_dates_and_phones_us_client(import_api, db, import_settings):
     assert "+12125550199" in leads
 
 
-def test_landline_gets_its_timezone_and_unmapped_columns_are_kept(import_api, tenant, db):
-    csv = b"Name,Phone,Company,Source\nAnn,020 7946 0018,Acme Ltd,\nBob,07911 123601,,Fair\n"
+def test_number_gets_its_local_timezone_and_unmapped_columns_are_kept(import_api, tenant, db):
+    # (A landline would be refused: it cannot receive SMS; see test_import_refusals.py.)
+    csv = b"Name,Phone,Company,Source\nAnn,+1 212 555 0123,Acme Ltd,\nBob,07911 123601,,Fair\n"
     body = _ok(_import(import_api, tenant, csv))
     assert body["imported"]["successful"] == 2
     leads = _leads(db, tenant.dataset_id)
-    assert leads["+442079460018"]["timezone"] == "Europe/London"
-    assert leads["+442079460018"]["custom_fields"] == {"Company": "Acme Ltd"}
+    assert leads["+12125550123"]["timezone"] == "America/New_York"
+    assert leads["+12125550123"]["custom_fields"] == {"Company": "Acme Ltd"}
     assert leads["+447911123601"]["custom_fields"] == {"Source": "Fair"}
 
 

@@ -152,3 +152,37 @@ def test_suggestions_prefer_headers_then_values():
     assert got["DOB"] is None  # a date of birth is not the enquiry date
     assert list(got.values()).count("phone_number") == 1
     assert list(got.values()).count("email") == 1
+
+
+@settings(max_examples=1500, deadline=None)
+@given(raw=_SHAPES, region=st.sampled_from(_REGIONS))
+def test_fast_phone_path_gives_phonenumbers_number_type(raw, region):
+    fast = PhoneNormaliser(region).fast(raw)
+    if fast is None:
+        return
+    import phonenumbers
+
+    assert fast.kind == phonenumbers.number_type(phonenumbers.parse(fast.e164))
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "sms"),
+    [
+        ("07911 123456", "GB", True),
+        ("+1 650 253 0000", "GB", True),  # FIXED_LINE_OR_MOBILE
+        ("(212) 555-0123", "US", True),
+        ("+353 87 123 4567", "GB", True),
+        ("020 7946 0018", "GB", False),  # FIXED_LINE
+        ("+49 30 12345678", "GB", False),
+        ("0800 123 4567", "GB", False),  # TOLL_FREE
+        ("0900 123 4567", "GB", False),  # PREMIUM_RATE
+        ("0300 123 4567", "GB", False),  # UAN
+        ("056 1234 5678", "GB", False),  # VOIP
+        ("070 1234 5678", "GB", False),  # PERSONAL_NUMBER
+        ("+1 800 555 0123", "GB", False),  # TOLL_FREE
+    ],
+)
+def test_which_numbers_can_receive_sms(raw, region, sms):
+    got = PhoneNormaliser(region)(raw)
+    assert got.e164 is not None
+    assert (phones.sms_refusal(got.kind) is None) is sms

@@ -109,6 +109,23 @@ def test_refused_numbers_are_not_retried_and_mark_the_lead(
     assert lead_row["opted_out"] is opted_out
 
 
+def test_a_landline_is_never_handed_to_twilio(db, sms_settings, twilio, path):
+    # The importer refuses landlines; a lead written some other way (SQL, an older import)
+    # is refused by the sender too, as Twilio would refuse it (21614), without the call.
+    sender = make_sender(db)
+    lead = make_lead(db, sender, make_dataset(db, sender.client_id), phone="+442079460018")
+    mid = queue_sms(db, lead, "Hello landline")
+
+    run_pool(sms_settings, HANDLERS, lambda: job_finished(db, mid), **path)
+
+    assert twilio.fake.sent() == []
+    row = message(db, mid)
+    assert (row["status"], row["error_code"], row["twilio_sid"]) == ("failed", 21614, None)
+    assert "landline" in row["error_message"]
+    lead_row = db.execute("select * from public.leads where id = %s", (lead,)).fetchone()
+    assert lead_row["contact_status"] == "UNDELIVERABLE"
+
+
 def test_rate_limited_by_twilio_is_retried_and_sent_once(db, sms_settings, twilio, path):
     sender = make_sender(db)
     lead = make_lead(db, sender, make_dataset(db, sender.client_id))

@@ -79,12 +79,12 @@ def _uuid_field(value: str | None, name: str) -> uuid.UUID | None:
 
 _INSERT_UPLOAD = """
 insert into public.csv_uploads (
-  id, dataset_id, filename, storage_path, file_url, size_bytes, encoding, delimiter, header_line,
+  id, dataset_id, filename, file_url, size_bytes, encoding, delimiter, header_line,
   rows_detected, columns
 ) values (
-  %(id)s, %(dataset_id)s, %(filename)s, %(path)s, %(url)s, %(size)s, %(encoding)s, %(delimiter)s,
+  %(id)s, %(dataset_id)s, %(filename)s, %(url)s, %(size)s, %(encoding)s, %(delimiter)s,
   %(header_line)s, %(rows)s, %(columns)s
-) returning client_id
+) returning storage_path
 """
 
 
@@ -131,13 +131,12 @@ async def upload(
                 if dataset_id is not None:
                     row = await (await conn.execute(DATASET_SQL, (dataset_id,))).fetchone()
                     dataset_from_row(row, dataset_id)
-                await conn.execute(
+                cur = await conn.execute(
                     _INSERT_UPLOAD,
                     {
                         "id": upload_id,
                         "dataset_id": dataset_id,
                         "filename": received.filename,
-                        "path": key,
                         "url": url,
                         "size": received.size,
                         "encoding": preview.dialect.encoding,
@@ -147,7 +146,12 @@ async def upload(
                         "columns": Jsonb(columns),
                     },
                 )
-                # Stored inside the transaction: if storing fails, the row is rolled back.
+                # The key is the database's (<client_id>/<id>.csv, set by a trigger), the same
+                # as `key` above. Stored inside the transaction: if storing fails, the row is
+                # rolled back.
+                stored = await cur.fetchone()
+                if stored is None or stored["storage_path"] != key:
+                    raise RuntimeError(f"upload {upload_id}: unexpected storage key")
                 await asyncio.to_thread(storage.put_file, CSV_UPLOADS, key, received.path)
         finally:
             receiver.discard()

@@ -10,8 +10,10 @@ number-type patterns and possible lengths) from metadata compiled once, in a few
 
 Any other input, and every number the fast path would call invalid, goes to the reference
 `dbr.phones.normalise`, so errors carry its reasons. The fast path only ever answers "valid,
-this E.164"; `tests/test_import_phones.py` checks it against phonenumbers on generated
-shapes, and the benchmark re-checks a sample of its own file.
+this E.164, this number type" (the type as `phonenumbers.number_type` reports it: the import
+refuses numbers that cannot receive SMS, see `dbr.phones.sms_refusal`);
+`tests/test_import_normalise.py` checks it against phonenumbers on generated shapes, and the
+benchmark re-checks a sample of its own file.
 """
 
 from __future__ import annotations
@@ -45,9 +47,19 @@ _TYPE_DESCS = (
     "fixed_line",
     "mobile",
 )
-_MOBILE = phonenumbers.PhoneNumberType.MOBILE
-_FIXED = phonenumbers.PhoneNumberType.FIXED_LINE
-_OTHER = phonenumbers.PhoneNumberType.UNKNOWN  # stands for "valid, not geographic"
+_T = phonenumbers.PhoneNumberType
+_TYPE_OF = {
+    "premium_rate": _T.PREMIUM_RATE,
+    "toll_free": _T.TOLL_FREE,
+    "shared_cost": _T.SHARED_COST,
+    "voip": _T.VOIP,
+    "personal_number": _T.PERSONAL_NUMBER,
+    "pager": _T.PAGER,
+    "uan": _T.UAN,
+    "voicemail": _T.VOICEMAIL,
+    "fixed_line": _T.FIXED_LINE,
+    "mobile": _T.MOBILE,
+}
 
 
 def _desc_matches_length(desc: object, length: int) -> bool:
@@ -72,9 +84,16 @@ class _Region:
         general = meta.general_desc.national_number_pattern if meta.general_desc else None
         self.general = re.compile(general) if general else None
         self._by_length: dict[int, re.Pattern[str] | None] = {}
+        mobile = meta.mobile
+        self._mobile = (
+            re.compile(mobile.national_number_pattern)
+            if mobile is not None and mobile.national_number_pattern
+            else None
+        )
 
     def number_type(self, nsn: str) -> int | None:
-        """Type of a national significant number, None when invalid (like UNKNOWN)."""
+        """`phonenumbers.number_type` of a national significant number, None when invalid
+        (UNKNOWN)."""
         n = len(nsn)
         if n not in self._by_length:
             self._by_length[n] = self._compile(n)
@@ -84,10 +103,17 @@ class _Region:
             return None
         name = m.lastgroup
         if name == "fixed_line":
-            return _FIXED
-        if name == "mobile":
-            return _MOBILE
-        return _OTHER
+            # As phonenumbers: a fixed-line match that the mobile pattern also matches (or a
+            # region whose patterns are the same, like US/CA) is FIXED_LINE_OR_MOBILE. Only
+            # fixed-line numbers pay for this second match.
+            if self.meta.same_mobile_and_fixed_line_pattern or (
+                self._mobile is not None
+                and _desc_matches_length(self.meta.mobile, n)
+                and self._mobile.fullmatch(nsn) is not None
+            ):
+                return _T.FIXED_LINE_OR_MOBILE
+            return _T.FIXED_LINE
+        return _TYPE_OF[name] if name is not None else None
 
     def strip_national_prefix(self, number: str) -> str | None:
         """The number without its national prefix, as phonenumbers strips it; None when the
@@ -218,6 +244,7 @@ class Phone(NamedTuple):
     e164: str | None
     timezone: str | None = None
     error: str | None = None
+    kind: int | None = None  # phonenumbers.PhoneNumberType of a valid number
 
 
 class PhoneNormaliser:
@@ -264,14 +291,14 @@ class PhoneNormaliser:
         if ntype is None:
             return None
         e164_digits = f"{cc}{nsn}"
-        if ntype != _OTHER and is_number_type_geographical(ntype, cc):
+        if is_number_type_geographical(ntype, cc):
             zone = _geo_zone(e164_digits)
         else:
             zone = _country_level_zone(str(cc))
-        return Phone("+" + e164_digits, zone)
+        return Phone("+" + e164_digits, zone, None, ntype)
 
     def slow(self, raw: str) -> Phone:
         res = phones.normalise(raw, self.region)
         if res.e164 is None:
             return Phone(None, None, res.error)
-        return Phone(res.e164, phones.timezone_for(res.e164))
+        return Phone(res.e164, phones.timezone_for(res.e164), None, res.number_type)

@@ -130,22 +130,31 @@ class CallerContext:
 
 CALLER_SQL = """
 select c.id, c.default_region, private.can_write() as can_write,
-       private.can_manage_datasets() as can_manage
+       private.can_manage_datasets() as can_manage,
+       private.sees_only_assigned_leads() as assigned_only
 from public.clients c where c.id = private.current_client_id()
 """
 
 
 def caller_context(conn: psycopg.Connection[Any], *, write: bool = True) -> CallerContext:
-    """Who is importing: refuses non-members (403) and, for writes, read-only members."""
+    """Who is importing: refuses non-members (403) and, for writes, read-only members and
+    members that see only their assigned leads."""
     return context_from_row(conn.execute(CALLER_SQL).fetchone(), write=write)
 
 
 def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
     if row is None:
         raise Forbidden("You are not an active member of any client.")
-    client_id, region, can_write, can_manage = _values(row)
+    client_id, region, can_write, can_manage, assigned_only = _values(row)
     if write and not can_write:
         raise Forbidden("Your role is read-only: you cannot upload or import leads.")
+    if write and assigned_only:
+        # Without can_view_all_leads or a dataset list a member sees only the leads assigned
+        # to it, so the leads of a list it imported would be invisible to it.
+        raise Forbidden(
+            "You see only the leads assigned to you, so you cannot upload or import a list; "
+            "ask an admin or manager."
+        )
     return CallerContext(client_id, region or "GB", bool(can_manage))
 
 
@@ -182,6 +191,16 @@ create temporary table lead_import_stage (
 ) on commit drop
 """
 _COPY = f"copy pg_temp.lead_import_stage ({', '.join(STAGE_COLUMNS)}) from stdin"
+
+# Numbers on the client's suppression list (they texted STOP, or staff added them) are not
+# imported: each of their lines becomes a row error. Explicitly the importing client's list
+# (RLS shows only that one anyway); a number another client suppressed imports normally.
+_SKIP_SUPPRESSED = """
+delete from pg_temp.lead_import_stage st
+using public.suppressions s
+where s.client_id = %(client_id)s and s.phone_number = st.phone_number
+returning st.line, st.phone_number
+"""
 
 # One statement: earliest row per phone within the file, in phone order (two imports into
 # one dataset then take unique-index locks in the same order and cannot deadlock), skipped
@@ -272,6 +291,7 @@ def import_rows(
     t1 = time.monotonic()
     # The distinct-on sort of a large file fits in memory instead of spilling to disk.
     conn.execute("set local work_mem = '128MB'")
+    suppressed = _skip_suppressed(conn, ctx, result)
     cur = conn.execute(_MOVE, {"client_id": ctx.client_id, "dataset_id": target.dataset_id})
     inserted = int(_values(cur.fetchone())[0])
     result.stage_seconds = t1 - t0
@@ -280,7 +300,7 @@ def import_rows(
     result.total_rows = rows
     result.failed = result.errors.count
     result.successful = inserted
-    result.duplicates = build.staged - inserted
+    result.duplicates = build.staged - suppressed - inserted
     result.fast_phones, result.slow_phones = build.phone_stats
 
     _save_campaign_settings(conn, ctx, target, result)
@@ -308,6 +328,22 @@ def import_rows(
     ).fetchone()
     result.import_id = _values(rec)[0] if rec else None
     return result
+
+
+def _skip_suppressed(
+    conn: psycopg.Connection[Any], ctx: CallerContext, result: ImportResult
+) -> int:
+    """Drops staged rows whose number the client suppressed, one row error per line (the
+    errors stay in file order); returns how many rows were dropped."""
+    rows = conn.execute(_SKIP_SUPPRESSED, {"client_id": ctx.client_id}).fetchall()
+    if not rows:
+        return 0
+    for line, phone in sorted(_values(r) for r in rows):
+        result.errors.add(
+            line, f"{phone} has opted out (it is on the suppression list): not imported"
+        )
+    result.errors.items.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
+    return len(rows)
 
 
 def _save_campaign_settings(
@@ -355,6 +391,26 @@ def load_upload(conn: psycopg.Connection[Any], upload_id: uuid.UUID) -> dict[str
     return row
 
 
+def _own_storage_key(ctx: CallerContext, upload: Mapping[str, Any]) -> str:
+    """The upload's object key, refused (403, nothing read) unless it is one object directly
+    under the caller's `<client_id>/` prefix: the file is opened with service rights, so the
+    row alone must never decide which client's file is read."""
+    key = str(upload["storage_path"] or "")
+    prefix, _, name = key.partition("/")
+    if (
+        prefix != str(ctx.client_id)
+        or not name
+        or "/" in name
+        or "\\" in name
+        or name in {".", ".."}
+    ):
+        raise Forbidden(
+            "This upload's file is not stored under your client; upload the file again.",
+            details={"upload_id": str(upload["id"])},
+        )
+    return key
+
+
 def import_upload(
     conn: psycopg.Connection[Any],
     storage: Storage,
@@ -363,7 +419,7 @@ def import_upload(
     progress: Progress | None = None,
 ) -> ImportResult:
     """map-and-import: the stored upload `target.upload_id` into `target.dataset_id`."""
-    caller_context(conn)
+    ctx = caller_context(conn)
     assert target.upload_id is not None
     upload = load_upload(conn, target.upload_id)
     visible_dataset(conn, target.dataset_id)
@@ -375,8 +431,9 @@ def import_upload(
     # Validate against the stored preview first: a bad mapping fails before any reading.
     validate_mapping(target.mapping, [c["name"] for c in upload["columns"]])
     target.filename = target.filename or upload["filename"]
+    key = _own_storage_key(ctx, upload)
     dialect = Dialect(upload["encoding"], upload["delimiter"])
-    with storage.open(CSV_UPLOADS, upload["storage_path"]) as path:
+    with storage.open(CSV_UPLOADS, key) as path:
         return import_rows(conn, path, dialect, target, progress=progress)
 
 

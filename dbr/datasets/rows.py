@@ -1,7 +1,9 @@
 """One CSV record -> one staged lead row, or a row error; field problems become warnings.
 
 Policy (what a person importing a list would expect):
-- phone: required; normalised to E.164 in the client's region; invalid or empty -> row error.
+- phone: required; normalised to E.164 in the client's region; invalid or empty -> row error;
+  a valid number that cannot receive SMS (landline, freephone, premium rate, ...; see
+  `dbr.phones.SMS_CAPABLE_TYPES`) -> row error naming what it is.
 - first/last name: tidied; an empty first name is allowed (the lead is still reachable).
 - email: optional; an invalid address is dropped with a warning, the lead is imported.
 - inquiry_date: optional; an unparseable date is dropped with a warning.
@@ -26,6 +28,7 @@ from dbr.datasets.normalise import (
     tidy_postcode,
     tidy_text,
 )
+from dbr.phones import sms_refusal
 
 ISSUE_LIMIT = 1000
 
@@ -112,6 +115,11 @@ class RowBuilder:
         phone = self._phone(cells[self._phone_i])
         if phone.e164 is None:
             self.errors.add(line, phone.error or "invalid phone number")
+            return None
+        refusal = sms_refusal(phone.kind)
+        if refusal is not None:
+            raw = cells[self._phone_i].strip()[:40]
+            self.errors.add(line, f"{raw!r} is {refusal}: it cannot receive SMS")
             return None
 
         first = self._name(cells[self._first_i])

@@ -71,7 +71,12 @@ create table public.client_members (
 comment on table public.client_members is
   'A user''s membership of one client: role, permissions, dataset restriction and status.';
 comment on column public.client_members.allowed_dataset_ids is
-  'When set (and can_view_all_leads is false), the member only sees these datasets and their leads.';
+  'When set (and can_view_all_leads is false), the member only sees these datasets and their leads. '
+  'When null and can_view_all_leads is false (a non-admin), the member fails closed: it sees only the '
+  'leads assigned to it (leads.assigned_to), their threads, messages and bookings, and their datasets.';
+comment on column public.client_members.can_view_all_leads is
+  'True: every dataset and lead of the client. Admins see everything whatever this says. False: '
+  'allowed_dataset_ids decides, or (when that is null) only the leads assigned to the member.';
 comment on column public.client_members.status is
   'invited until the user accepts; only active members see anything; suspended replaces deletion.';
 create index client_members_client_id_idx on public.client_members (client_id);
@@ -150,18 +155,67 @@ as $$
   from private.current_membership() m
 $$;
 
-create function private.visible_dataset_ids() returns uuid[]
+create function private.sees_only_assigned_leads() returns boolean
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  -- null means "every dataset of the client".
-  select case when m.can_view_all_leads or m.role = 'admin' then null else m.allowed_dataset_ids end
+  select coalesce(m.role <> 'admin' and not m.can_view_all_leads and m.allowed_dataset_ids is null, false)
   from private.current_membership() m
 $$;
+comment on function private.sees_only_assigned_leads() is
+  'True for a non-admin member with can_view_all_leads = false and no allowed_dataset_ids: it fails '
+  'closed to the leads assigned to it (leads.assigned_to = auth.uid()).';
+
+-- plpgsql (here and below): the bodies read public.leads, which a later migration creates.
+create function private.assigned_lead_ids() returns uuid[]
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not private.sees_only_assigned_leads() then
+    return null;
+  end if;
+  return (
+    select coalesce(array_agg(l.id), '{}') from public.leads l
+    where l.assigned_to = auth.uid() and l.client_id = private.current_client_id()
+  );
+end
+$$;
+comment on function private.assigned_lead_ids() is
+  'Ids of the leads assigned to the caller when it sees only those (private.sees_only_assigned_leads()), '
+  'else null. The conversations, messages and bookings policies use it: threads follow their lead.';
+
+create function private.visible_dataset_ids() returns uuid[]
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_member public.client_members := private.current_membership();
+  v_ids uuid[];
+begin
+  -- null means "every dataset of the client".
+  if v_member.can_view_all_leads or v_member.role = 'admin' then
+    return null;
+  end if;
+  if v_member.allowed_dataset_ids is not null or v_member.user_id is null then
+    return v_member.allowed_dataset_ids;
+  end if;
+  -- No list: the datasets of the leads assigned to the member (leads_assigned_to_idx).
+  select coalesce(array_agg(distinct l.dataset_id), '{}') into v_ids
+  from public.leads l
+  where l.assigned_to = v_member.user_id and l.client_id = v_member.client_id;
+  return v_ids;
+end
+$$;
 comment on function private.visible_dataset_ids() is
-  'Dataset restriction of the caller: null = all datasets of the client, else the allowed ids.';
+  'Dataset restriction of the caller: null = all datasets of the client (admins, can_view_all_leads), '
+  'else allowed_dataset_ids, else (fail closed) the datasets of the leads assigned to the caller.';
 
 create function private.sees_all_datasets() returns boolean
 language sql
@@ -174,11 +228,13 @@ $$;
 
 revoke all on function private.current_membership(), private.current_client_id(),
   private.member_role(), private.is_admin(), private.can_write(), private.can_manage_datasets(),
-  private.can_manage_users(), private.visible_dataset_ids(), private.sees_all_datasets()
+  private.can_manage_users(), private.visible_dataset_ids(), private.sees_all_datasets(),
+  private.sees_only_assigned_leads(), private.assigned_lead_ids()
   from public, anon;
 grant execute on function private.current_membership(), private.current_client_id(),
   private.member_role(), private.is_admin(), private.can_write(), private.can_manage_datasets(),
-  private.can_manage_users(), private.visible_dataset_ids(), private.sees_all_datasets()
+  private.can_manage_users(), private.visible_dataset_ids(), private.sees_all_datasets(),
+  private.sees_only_assigned_leads(), private.assigned_lead_ids()
   to authenticated, service_role;
 
 create function private.forbid_client_change() returns trigger

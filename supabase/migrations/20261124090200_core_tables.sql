@@ -227,7 +227,9 @@ alter table public.leads enable row level security;
 alter table public.conversations enable row level security;
 alter table public.messages enable row level security;
 
--- A row of a dataset is visible to active members of its client who may see that dataset.
+-- A row of a dataset is visible to active members of its client who may see that dataset;
+-- a member that sees only its assigned leads (see private.sees_only_assigned_leads) sees
+-- only those leads and their threads and messages.
 create policy "members read visible datasets" on public.datasets
   for select to authenticated
   using (
@@ -273,18 +275,21 @@ create policy "members read leads of visible datasets" on public.leads
   using (
     client_id = (select private.current_client_id())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or assigned_to = (select auth.uid()))
   );
 create policy "writers add leads to visible datasets" on public.leads
   for insert to authenticated
   with check (
     client_id = (select private.current_client_id()) and (select private.can_write())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or assigned_to = (select auth.uid()))
   );
 create policy "writers update leads of visible datasets" on public.leads
   for update to authenticated
   using (
     client_id = (select private.current_client_id()) and (select private.can_write())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or assigned_to = (select auth.uid()))
   )
   with check (client_id = (select private.current_client_id()));
 create policy "admins delete leads" on public.leads
@@ -296,12 +301,14 @@ create policy "members read conversations of visible datasets" on public.convers
   using (
     client_id = (select private.current_client_id())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or lead_id = any ((select private.assigned_lead_ids())::uuid[]))
   );
 create policy "writers update conversations of visible datasets" on public.conversations
   for update to authenticated
   using (
     client_id = (select private.current_client_id()) and (select private.can_write())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or lead_id = any ((select private.assigned_lead_ids())::uuid[]))
   )
   with check (client_id = (select private.current_client_id()));
 
@@ -315,6 +322,7 @@ create policy "members read messages of visible datasets" on public.messages
       (select private.sees_all_datasets())
       or dataset_id = any ((select private.visible_dataset_ids())::uuid[])
     )
+    and (not (select private.sees_only_assigned_leads()) or lead_id = any ((select private.assigned_lead_ids())::uuid[]))
   );
 
 -- Table privileges: what a user may touch at all; RLS then decides which rows.

@@ -61,6 +61,12 @@ using (
     or (select private.sees_all_datasets())
     or dataset_id = any((select private.visible_dataset_ids())::uuid [])
   )
+  -- An insight about one lead follows that lead for a member that sees only its assigned leads.
+  and (
+    lead_id is null
+    or not (select private.sees_only_assigned_leads())
+    or lead_id = any((select private.assigned_lead_ids())::uuid [])
+  )
 );
 
 -- Writes come from Sophie's workers (service role) until the insight actions exist.

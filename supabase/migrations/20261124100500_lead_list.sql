@@ -86,6 +86,7 @@ as $$
 declare
   v_client uuid := private.require_member();
   v_visible uuid [] := private.visible_dataset_ids();
+  v_assigned_only boolean := private.sees_only_assigned_leads();
   v_page integer := coalesce(p_page, 1);
   v_limit integer := coalesce(p_limit, 50);
   v_order text := lower(coalesce(p_order, 'desc'));
@@ -130,6 +131,10 @@ begin
   elsif v_visible is not null then
     v_scope := v_scope || ' and l.dataset_id = any($7)';
   end if;
+  if v_assigned_only then
+    -- A member without can_view_all_leads and without a dataset list: its assigned leads only.
+    v_scope := v_scope || ' and l.assigned_to = auth.uid()';
+  end if;
 
   -- Only the filters given become SQL, so every call gets a plan for exactly its filters.
   if p_dataset_id is not null then v_filters := v_filters || ' and l.dataset_id = $1'; end if;
@@ -160,9 +165,10 @@ begin
     ) into v_total, v_rows
     using p_dataset_id, p_status, p_sentiment, p_archived, p_manual_mode, v_client, v_visible;
   else
-    if v_filters in ('', ' and l.dataset_id = $1') then
+    if v_filters in ('', ' and l.dataset_id = $1') and not v_assigned_only then
       -- No filter but the dataset: the exact count is the datasets' trigger-kept counter
-      -- (a lead is visible exactly when its dataset is), not a scan of the leads.
+      -- (a lead is visible exactly when its dataset is, unless the caller sees only its
+      -- assigned leads), not a scan of the leads.
       execute 'select coalesce(sum(d.total_leads), 0) from public.datasets d'
         || ' where d.client_id = $2 and ($1 is null or d.id = $1) and ($3 is null or d.id = any($3))'
       into v_total using p_dataset_id, v_client, v_visible;

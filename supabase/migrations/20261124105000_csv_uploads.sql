@@ -31,7 +31,9 @@ comment on table public.csv_uploads is
   'An uploaded lead list: the stored file and what was detected in it. Imported with map-and-import.';
 comment on column public.csv_uploads.dataset_id is
   'Dataset the upload was attached to at upload time (optional); cleared if the dataset is deleted.';
-comment on column public.csv_uploads.storage_path is 'Object key in the bucket: <client_id>/<upload id>.csv.';
+comment on column public.csv_uploads.storage_path is
+  'Object key in the bucket: <client_id>/<upload id>.csv, always set by the insert trigger (users '
+  'cannot write it; the importer refuses a key outside the caller''s client prefix).';
 comment on column public.csv_uploads.encoding is
   'Detected text encoding (Python codec name), verified over the whole file at upload time.';
 comment on column public.csv_uploads.header_line is
@@ -47,10 +49,30 @@ create index csv_uploads_uploaded_by_idx on public.csv_uploads (uploaded_by);
 create trigger csv_uploads_client_fixed before update of client_id on public.csv_uploads
 for each row execute function private.forbid_client_change();
 
+-- The object key is the server's, never the user's: a key chosen by a member could name
+-- another client's file (files outlive their rows), which the importer opens with service
+-- rights. Computed from the row's client and id, whatever the insert said.
+create function private.csv_uploads_set_storage_path() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.storage_path := new.client_id::text || '/' || new.id::text || '.csv';
+  return new;
+end
+$$;
+comment on function private.csv_uploads_set_storage_path() is
+  'Trigger: sets csv_uploads.storage_path to <client_id>/<id>.csv on insert.';
+revoke all on function private.csv_uploads_set_storage_path() from public, anon, authenticated;
+
+create trigger csv_uploads_storage_path before insert on public.csv_uploads
+for each row execute function private.csv_uploads_set_storage_path();
+
 alter table public.csv_uploads enable row level security;
 
 -- Members see uploads of datasets they may see, and their own unattached uploads; members
--- who see every dataset see every upload of the client.
+-- who see every dataset see every upload of the client; a member that sees only its
+-- assigned leads sees only its own uploads.
 create policy "members read uploads of visible datasets" on public.csv_uploads
 for select to authenticated
 using (
@@ -58,7 +80,10 @@ using (
   and (
     (select private.sees_all_datasets())
     or uploaded_by = (select auth.uid())
-    or dataset_id = any((select private.visible_dataset_ids())::uuid [])
+    or (
+      not (select private.sees_only_assigned_leads())
+      and dataset_id = any((select private.visible_dataset_ids())::uuid [])
+    )
   )
 );
 
@@ -78,7 +103,7 @@ with check (
 revoke all on public.csv_uploads from anon, authenticated;
 grant select on public.csv_uploads to authenticated;
 grant insert (
-  id, dataset_id, filename, storage_bucket, storage_path, file_url, size_bytes, encoding, delimiter,
+  id, dataset_id, filename, storage_bucket, file_url, size_bytes, encoding, delimiter,
   header_line, rows_detected, columns
 ) on public.csv_uploads to authenticated;
 grant all on public.csv_uploads to service_role;

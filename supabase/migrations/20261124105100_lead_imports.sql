@@ -43,11 +43,14 @@ create index lead_imports_imported_by_idx on public.lead_imports (imported_by);
 
 alter table public.lead_imports enable row level security;
 
+-- A member that sees only its assigned leads sees only its own imports (an import's errors
+-- name other leads' numbers).
 create policy "members read imports of visible datasets" on public.lead_imports
 for select to authenticated
 using (
   client_id = (select private.current_client_id())
   and ((select private.sees_all_datasets()) or dataset_id = any((select private.visible_dataset_ids())::uuid []))
+  and (not (select private.sees_only_assigned_leads()) or imported_by = (select auth.uid()))
 );
 
 create policy "writers record imports into visible datasets" on public.lead_imports

@@ -61,7 +61,11 @@ set search_path = ''
 as $$
 declare
   v_rows integer;
+  v_lead_id uuid;
 begin
+  if p_data ->> 'lead_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    v_lead_id := (p_data ->> 'lead_id')::uuid;
+  end if;
   if p_priority not in ('immediate', 'normal', 'low') then
     raise exception 'priority must be immediate, normal or low (got %)', p_priority using errcode = '22023';
   end if;
@@ -85,8 +89,13 @@ begin
       or (
         p_dataset_id is not null
         and (
-          m.role = 'admin' or m.can_view_all_leads or m.allowed_dataset_ids is null
+          m.role = 'admin' or m.can_view_all_leads
           or p_dataset_id = any (m.allowed_dataset_ids)
+          -- No dataset list: the member sees only its assigned leads (fail closed).
+          or (
+            m.allowed_dataset_ids is null and v_lead_id is not null
+            and exists (select from public.leads l where l.id = v_lead_id and l.assigned_to = m.user_id)
+          )
         )
       )
     );
@@ -96,7 +105,8 @@ end
 $$;
 comment on function private.notify_staff(uuid, text, text, text, text, jsonb, uuid) is
   'Creates in-app notifications for the client''s active admins and managers (and, with a dataset, every '
-  'member who can see it); returns the number of rows created. Email/SMS channels: later issue.';
+  'member who can see it; a member that sees only its assigned leads when data.lead_id is one of them); '
+  'returns the number of rows created. Email/SMS channels: later issue.';
 
 -- A lead turning HOT (by status or sentiment, from the AI, staff or a webhook) is worth an
 -- immediate heads-up. A row trigger with a WHEN clause costs nothing for other updates.

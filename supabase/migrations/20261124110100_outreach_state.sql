@@ -84,7 +84,10 @@ $$;
 comment on function private.leads_apply_suppressions() is
   'Statement trigger: leads inserted with a suppressed number are opted out at once.';
 
-create trigger leads_apply_suppressions after insert on public.leads
+-- Named to sort after leads_stats_insert: triggers on one event fire in name order, and the
+-- counters must have counted the inserted leads as active before this update takes them off
+-- (the other order briefly makes an empty dataset's active_leads -1, which its check refuses).
+create trigger leads_suppressions_after_stats after insert on public.leads
   referencing new table as new_rows
   for each statement execute function private.leads_apply_suppressions();
 

@@ -15,7 +15,8 @@ begin
   perform private.require_member();
   select l.* into v_lead from public.leads l
   where l.id = p_lead_id and l.client_id = private.current_client_id()
-    and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()));
+    and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()))
+    and (not private.sees_only_assigned_leads() or l.assigned_to = auth.uid());
   if not found then
     perform private.raise_error(404, format('lead %s not found', p_lead_id));
   end if;

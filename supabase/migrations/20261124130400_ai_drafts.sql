@@ -42,7 +42,8 @@ begin
   select cv.* into v_conv from public.conversations cv
   where cv.id = p_conversation_id and cv.lead_id = p_lead_id
     and cv.client_id = private.current_client_id()
-    and (private.sees_all_datasets() or cv.dataset_id = any (private.visible_dataset_ids()));
+    and (private.sees_all_datasets() or cv.dataset_id = any (private.visible_dataset_ids()))
+    and (not private.sees_only_assigned_leads() or cv.lead_id = any (private.assigned_lead_ids()));
   if v_conv.id is null then
     perform private.raise_error(404, format('conversation %s of lead %s not found', p_conversation_id, p_lead_id));
   end if;
@@ -189,6 +190,7 @@ begin
   select l.* into v_lead from public.leads l
   where l.id = p_lead_id and l.client_id = private.current_client_id()
     and (private.sees_all_datasets() or l.dataset_id = any (private.visible_dataset_ids()))
+    and (not private.sees_only_assigned_leads() or l.assigned_to = auth.uid())
   for update;
   if v_lead.id is null then
     perform private.raise_error(404, format('lead %s not found', p_lead_id));

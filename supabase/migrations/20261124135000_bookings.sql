@@ -62,6 +62,7 @@ create policy "members read bookings of visible datasets" on public.bookings
   using (
     client_id = (select private.current_client_id())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or lead_id = any ((select private.assigned_lead_ids())::uuid[]))
   );
 
 -- Read-only for users: a booking is made through Cal.com and recorded by the functions below.

@@ -95,12 +95,14 @@ select is(private.ingest_twilio_webhook(jsonb_build_object('MessageSid', 'SMm1',
   'MessagingServiceSid', 'MG' || repeat('a', 32), 'Body', 'via the service')) ->> 'lead_id', :'l1', 'routed by messaging service');
 
 -- 7. manual mode: staff notified, no AI
-update public.leads set manual_mode = true where id = :'l1';
+-- (the rep has no can_view_all_leads and no dataset list: it sees, and hears about, the leads
+-- assigned to it)
+update public.leads set manual_mode = true, assigned_to = :'rep' where id = :'l1';
 select is(tests.or_in('+447700900001', 'Are you there?', 'SMmm1') ->> 'action', 'notified', 'manual mode: staff notified');
 select is((select count(*)::integer from private.jobs where kind = 'ai.reply' and payload ->> 'inbound_message_id' =
   (select id::text from public.messages where twilio_sid = 'SMmm1')), 0, 'manual mode: no AI job');
 select is((select count(*)::integer from public.notifications where data ->> 'kind' = 'reply_manual'), 2,
-  'admin and the rep who sees the dataset both get it');
+  'admin and the rep the lead is assigned to both get it');
 
 -- 8. hot lead
 update public.leads set lead_sentiment = 'HOT' where id = :'l1';

@@ -4,7 +4,8 @@ The database decides (private.prepare_send re-checks opt-out, lead and campaign 
 sending window, both rate limits and the number's pace at this very moment); this handler
 only acts on the decision:
 
-  send       the message is now 'sending' with the attempt time recorded: call Twilio,
+  send       the message is now 'sending' with the attempt time recorded: call Twilio
+             (unless the number cannot receive SMS, e.g. a landline: failed as 21614),
              then private.record_send_result with the SID (or the error code, which the SQL
              classifies: 21610 opts the number out, 21211/21614... make it undeliverable)
   defer      reschedule the job to `until` without spending an attempt (runtime.Defer)
@@ -40,6 +41,7 @@ import psycopg
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from dbr.phones import sms_refusal_for
 from dbr.providers.twilio import DEFAULT_VALIDITY_PERIOD, status_callback_url, twilio_client
 from workers.jobs import Context, Job, PermanentError, RetryableError, handler
 from workers.runtime import Defer, batch_handler
@@ -48,6 +50,10 @@ log = logging.getLogger("workers.sms")
 
 # Twilio refused before accepting anything: safe to clear the attempt and retry later.
 NOT_ACCEPTED_STATUSES = {401, 403, 429}
+# Twilio's "'To' number is not a valid mobile number": recorded for a number that cannot
+# receive SMS (a landline...), which the importer refuses too, so the SQL side classifies it
+# as Twilio's own refusal would be (lead UNDELIVERABLE, pending messages canceled).
+NOT_MOBILE_CODE = 21614
 # How far before the recorded attempt to look at Twilio (clock skew between us and Twilio).
 RECONCILE_SKEW = timedelta(minutes=5)
 
@@ -124,6 +130,13 @@ class Attempt:
 
 
 async def _attempt(client: Client, settings: Any, message_id: str, d: dict[str, Any]) -> Attempt:
+    refusal = sms_refusal_for(d["to"])
+    if refusal is not None:
+        log.info("message %s not sent: %s", message_id, refusal)
+        return Attempt(
+            (message_id, None, "failed", NOT_MOBILE_CODE, refusal, None),
+            {"status": "failed", "error_code": NOT_MOBILE_CODE},
+        )
     try:
         msg = await client.messages.create_async(
             to=d["to"],
