@@ -184,8 +184,10 @@ def test_interrupted_attempt_not_at_twilio_is_sent_once(db, sms_settings, twilio
 
 def test_outside_the_window_the_job_waits_without_spending_attempts(db, sms_settings, twilio, path):
     sender = make_sender(db)
-    hour = datetime.now(ZoneInfo("Europe/London")).hour
-    start, end = (hour + 1, hour + 2) if hour <= 21 else (0, 1)
+    # A window that opens at least an hour from now (the next hour would open within the
+    # five minutes the test waits for, in the last minutes of an hour).
+    start = (datetime.now(ZoneInfo("Europe/London")).hour + 2) % 24
+    end = start + 1
     ds = make_dataset(db, sender.client_id, hours_start=start, hours_end=end)
     lead = make_lead(db, sender, ds)
     mid = queue_sms(db, lead, "Sequence message", category="m1")
@@ -227,8 +229,10 @@ def test_stand_in_control_endpoints(twilio):
 def test_one_claimed_batch_with_every_outcome(db, sms_settings, twilio):
     """Five messages claimed together go through send_sms_batch: each ends as it would alone."""
     sender = make_sender(db)
-    hour = datetime.now(ZoneInfo("Europe/London")).hour
-    start, end = (hour + 1, hour + 2) if hour <= 21 else (0, 1)
+    # A window that opens at least an hour from now (the next hour would open within the
+    # five minutes the test waits for, in the last minutes of an hour).
+    start = (datetime.now(ZoneInfo("Europe/London")).hour + 2) % 24
+    end = start + 1
     closed = make_dataset(db, sender.client_id, hours_start=start, hours_end=end)
     open_ds = make_dataset(db, sender.client_id)
     leads = [make_lead(db, sender, open_ds) for _ in range(4)]
