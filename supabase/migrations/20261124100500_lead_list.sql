@@ -110,7 +110,7 @@ begin
     when 'created' then 'l.created_at %1$s, l.id %1$s'
     when 'name' then 'lower(l.last_name) %1$s nulls last, lower(l.first_name) %1$s nulls last, l.id %1$s'
     when 'status' then 'l.contact_status %1$s, l.created_at desc, l.id desc'
-    when 'reply_date' then 'l.reply_received_at %1$s nulls last, l.id %1$s'
+    when 'reply_date' then 'l.reply_received_at %1$s nulls last, l.created_at desc, l.id desc'
   end;
   if v_sort is null then
     perform private.raise_error(400, format('sort must be one of name, status, reply_date, created (got %s)', p_sort));

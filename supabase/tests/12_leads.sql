@@ -80,7 +80,7 @@ select is(
 );
 select is(
   pg_temp.names(public.list_leads(sort => 'reply_date', "order" => 'desc', "limit" => 4)),
-  array['Ann', 'Cy', '-', 'Bulk'], 'sort by reply date, newest reply first, no reply last'
+  array['Ann', 'Cy', '-', 'Dee'], 'sort by reply date, newest reply first, then those without a reply, newest first'
 );
 select is(
   pg_temp.names(public.list_leads(dataset_id => :'d1', sort => 'status', "order" => 'asc')),
