@@ -136,7 +136,8 @@ def test_unknown_event_type_and_wrong_key_are_not_retryable(fake_calcom: FakeCal
 
 def test_factory_uses_the_standin_without_a_key(settings):
     local = calcom_client(settings.model_copy(update={"calcom_api_key": None}))
-    assert local.is_standin and local.base_url == "http://127.0.0.1:54342/v2"
+    standin = f"http://127.0.0.1:{settings.calcom_standin_port}/v2"
+    assert local.is_standin and local.base_url == standin
     assert local.default_event_type_id == STANDIN_EVENT_TYPE_ID
     real = calcom_client(settings.model_copy(update={"calcom_api_key": "cal_live_x"}))
     assert real.base_url == "https://api.cal.com/v2" and not real.is_standin
