@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests import optout_data
+from tests import outreach_fixtures as fx
 from tests.ai_support import (
     ai_messages,
     inbound,
@@ -20,13 +22,15 @@ from tests.ai_support import (
 )
 
 pytest_plugins = ("tests.ai_fixtures",)
+functions_server = fx.functions_server
 
 REPLIES = optout_data.load()
 
 
 def _predict(db: Any, function: str, texts: list[str]) -> list[bool]:
     rows = db.execute(
-        f"select {function}(t) as hit from unnest(%s::text[]) with ordinality as x(t, i) order by i",
+        f"select {function}(t) as hit"
+        " from unnest(%s::text[]) with ordinality as x(t, i) order by i",
         (texts,),
     ).fetchall()
     return [bool(r["hit"]) for r in rows]
@@ -56,7 +60,7 @@ def test_deterministic_layer_alone_meets_the_targets_on_the_labelled_set(db):
 
 def test_normalised_text_and_named_rule(db):
     row = db.execute(
-        "select private.opt_out_normalise('  STOOOOP!!! 😡 Don’t  text me… ') as n,"
+        "select private.opt_out_normalise('  STOOOOP!!! 😡 Don\u2019t  text me\u2026 ') as n,"
         " (select reason from private.opt_out_match('Delete my details please')) as reason,"
         " (select count(*) from private.opt_out_match('Can you stop by at 2?')) as stop_by"
     ).fetchone()
@@ -182,3 +186,25 @@ def test_not_interested_with_no_more_texts_is_a_revocation_for_the_agent(
     assert (row["opted_out"], row["status"]) == (True, "OPTED_OUT")
     assert ai_messages(db, lead_id) == []
     assert "Opted out: Sam Taylor" in notifications(db, world.client_id)
+
+
+def test_signed_webhook_through_the_edge_function_opts_out_a_phrase(db, functions_server):
+    from dbr.fakes.twilio import inbound_params, sign
+    from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+    from tests.ai_support import lead_phone
+
+    world = make_world(db, dataset_ai_mode="off")
+    lead_id = make_lead(db, world)
+    url = functions_server.twilio_webhook
+    params = inbound_params(
+        account_sid=LOCAL_ACCOUNT_SID,
+        from_=lead_phone(db, lead_id),
+        to=world.number,
+        body="No. Stop.",
+    )
+    resp = httpx.post(
+        url, data=params, headers={"X-Twilio-Signature": sign(LOCAL_AUTH_TOKEN, url, params)}
+    )
+    assert resp.status_code == 200
+    row = lead(db, lead_id)
+    assert (row["opted_out"], row["status"]) == (True, "OPTED_OUT")

@@ -292,7 +292,8 @@ _OPT_OUT_STRONG = re.compile(
     r"never (enquired|inquired|asked for)|take (me|us|my number) off|gdpr|"
     r"right to (erasure|be forgotten)|(remove|delete|erase|wipe) (me|my|this|all|everything)|"
     r"stop (texting|messaging|contacting|sending)|"
-    r"no more (texts|messages|msgs)|(?:^|de )baja|no me (escrib|mand|contact)\w*|wypisz|nie piszcie|stopio|"
+    r"no more (texts|messages|msgs)|(?:^|de )baja|no me (escrib|mand|contact)\w*|"
+    r"wypisz|nie piszcie|stopio|"
     r"withdraw (my )?consent|cease (all )?(communication|contact))\b"
 )
 _OPT_OUT_INTENT = re.compile(
