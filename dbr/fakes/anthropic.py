@@ -303,7 +303,12 @@ _OPT_OUT_INTENT = re.compile(
 _NOT_OPT_OUT = re.compile(
     r"\b(before|after|until|till|instead|at work|on (mon|tue|wed|thu|fri|sat|sun)\w*|"
     r"(stop|drop|pop) (by|round|over|in)|from what|quote|price|how much|interested in|when can|"
-    r"prefer|wrong (number|no) (for|of))\b"
+    r"prefer|wrong (number|no) (for|of)|unsubscribe (my|the) (old )?(email|address|account))\b"
+)
+# Intent words must be about contacting this person ("me", "again", "any further"...), not a
+# story about someone else ("the old company never stopped calling").
+_DIRECTED = re.compile(
+    r"\b(me|us|my|this number|again|anymore|any more|further|ever|these|from you|you lot)\b"
 )
 
 
@@ -319,7 +324,7 @@ def opt_out_intent(latest: str) -> tuple[bool, float, str]:
         if _NOT_OPT_OUT.search(text) and len(bare) > 6:
             return True, 0.55, "Opt-out words, but the message also asks about the service."
         return True, 0.95, "The lead asked not to be contacted again."
-    if _OPT_OUT_INTENT.search(text):
+    if _OPT_OUT_INTENT.search(text) and _DIRECTED.search(text):
         if _NOT_OPT_OUT.search(text):
             return False, 0.6, "A preference about when or how to be contacted, not a revocation."
         return True, 0.85, "The lead asked, in their own words, for no more messages."
