@@ -128,11 +128,16 @@ def _classify(db_url: str, ai_settings: Any, claude: Any):
     return run_jobs(db_url, ai_settings, claude=claude, kinds=("ai.classify_opt_out",))
 
 
+@pytest.mark.parametrize("manual", [False, True], ids=["ai_off", "manual_mode"])
 def test_ai_classifies_replies_in_off_mode_and_suppresses_a_confident_revocation(
-    db, db_url, ai_settings, claude
+    db, db_url, ai_settings, claude, manual
 ):
-    world = make_world(db, dataset_ai_mode="off")
+    world = make_world(db, dataset_ai_mode="auto" if manual else "off")
     polite, question = make_lead(db, world, "Sam"), make_lead(db, world, "Alex")
+    if manual:
+        db.execute(
+            "update public.leads set manual_mode = true where id = any(%s)", ([polite, question],)
+        )
     # Neither is in the phrase set: the AI layer decides.
     first = inbound(db, world, polite, "Kindly spare me any further messages")
     second = inbound(db, world, question, "Kindly call me after 5")
