@@ -49,5 +49,5 @@ def _empty_ai_queue(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "update private.jobs set status = 'canceled', finished_at = now()"
-            " where status in ('queued', 'running') and kind in ('ai.reply', 'ai.draft')"
+            " where status in ('queued', 'running') and kind like 'ai.%'"
         )

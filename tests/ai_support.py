@@ -219,6 +219,8 @@ def run_jobs(
                 for row in rows:
                     outcomes.append(await _run_one(pool, ctx, Job.from_row(row)))
         finally:
+            if anthropic is None:  # the client made here is closed while its loop still runs
+                await clients["anthropic"].close()
             await pool.close()
         return outcomes
 

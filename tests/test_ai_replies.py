@@ -191,7 +191,10 @@ def test_duplicate_job_for_the_same_message_answers_once(db, db_url, ai_settings
 def test_opt_out_intent_opts_out_like_stop(db, db_url, ai_settings, claude):
     world = make_world(db)
     lead_id = make_lead(db, world)
-    inbound(db, world, lead_id, "Please stop texting me and remove my number")
+    # Worded past the phrase set (which opts "stop texting me" out before any AI job): the
+    # reply decision's opt_out_intent decides.
+    received = inbound(db, world, lead_id, "Honestly I'd rather not hear from you lot again")
+    assert received["action"] == "ai_reply"
     (outcome,) = _run(db_url, ai_settings, claude)
     assert outcome.result["status"] == "opted_out"
     row = lead(db, lead_id)

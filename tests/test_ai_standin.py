@@ -137,6 +137,9 @@ def test_the_sdk_reads_a_forced_strict_tool_call(fake):
     [
         ("please stop texting me", {"opt_out_intent": True}),
         ("Remove my number", {"opt_out_intent": True}),
+        # A revocation, not a polite goodbye (it used to get "No problem at all, Sam...").
+        ("Not interested, don't text again", {"opt_out_intent": True, "reply_text": ""}),
+        ("not interested", {"opt_out_intent": False, "contact_status": "NOT_INTERESTED"}),
         ("this is a scam", {"handover": True}),
         ("no thanks, already sorted", {"contact_status": "NOT_INTERESTED"}),
         ("yes interested!", {"booking_intent": "offer_slots"}),

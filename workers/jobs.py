@@ -11,6 +11,7 @@ Job kinds in use (payloads are JSON objects):
   sms.send      {"message_id": uuid}                      send one stored outbound message
   ai.reply      {"conversation_id": uuid, "inbound_message_id": uuid}
   ai.draft      {"conversation_id": uuid, "lead_id": uuid, "requested_by": uuid}
+  ai.classify_opt_out  {"conversation_id": uuid, "inbound_message_id": uuid}  (manual/off mode)
   notify.email  {"notification_id": uuid}
   notify.sms    {"notification_id": uuid}
 """

@@ -278,3 +278,36 @@ async def run_draft(
         Jsonb(record),
     )
     return {**result, "usage": gen.usage}
+
+
+# ---------------------------------------------------------------------- ai.classify_opt_out
+
+
+async def run_classify_opt_out(
+    deps: AiDeps, *, conversation_id: str, inbound_message_id: str
+) -> dict[str, Any]:
+    """The AI's opt-out check of one inbound reply (manual/off mode): classify, then commit
+    (a confident revocation opts the lead out and notifies staff). No reply is generated."""
+    from dbr.ai import optout
+
+    begin = await _sql(
+        deps.pool,
+        "select private.ai_classify_begin(%s, %s) as r",
+        conversation_id,
+        inbound_message_id,
+    )
+    if begin["action"] == "skip":
+        return {"status": "skipped", "reason": begin["reason"]}
+    model = (begin.get("client") or {}).get("anthropic_model") or deps.settings.anthropic_model
+    params = optout.build_request(begin["message"], begin.get("previous") or [], model=model)
+    got = await optout.classify(deps.anthropic, params)
+    record = {**got.result.model_dump(), "model": got.model, "claude_calls": got.calls}
+    result = await _sql(
+        deps.pool,
+        "select private.ai_classify_commit(%s, %s, %s) as r",
+        conversation_id,
+        inbound_message_id,
+        Jsonb(record),
+    )
+    log.info("ai.classify_opt_out %s: %s", inbound_message_id, result)
+    return {**result, "classification": record, "usage": got.usage}

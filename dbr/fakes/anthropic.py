@@ -20,12 +20,14 @@ What it does like the real API:
   the model and the exact prefix.
 
 What it answers (deterministic, from the conversation): the text in `<latest_message>` (or the
-last user turn) is read with keyword rules: "stop texting me"/"remove my number" -> opt-out;
+last user turn) is read with keyword rules: "stop texting me"/"remove my number"/"not interested,
+don't text again" -> opt-out (`opt_out_intent`, its own heuristics, not the product's phrase set);
 abuse/complaints/"speak to a person" -> handover; "not interested" -> NOT_INTERESTED; interest
 with `<available_slots>` listed -> offer slots; acceptance or a named time after slots were
 offered (`offered_before="true"`) -> book that slot; else a friendly follow-up question.
-Lesson ids found in `<lesson id="...">` are reported as applied. Any other forced tool gets a
-schema-valid input built from its schema.
+Lesson ids found in `<lesson id="...">` are reported as applied. The forced tool
+`classify_opt_out` gets {opt_out, confidence, reason} from `opt_out_intent`. Any other forced
+tool gets a schema-valid input built from its schema.
 
 Tests start it in-process (`FakeAnthropic().start()`), script failures with `fail_next(...)`
 (HTTP status with optional retry-after, a delay longer than the client's timeout, malformed
@@ -281,11 +283,54 @@ def validate_request(headers: dict[str, str], body: Any, api_key: str | None) ->
 
 # ---------------------------------------------------------------------- the reply "model"
 
-_OPT_OUT = re.compile(
-    r"\b(stop (texting|messaging|contacting)|remove (my|me|this) (number|from)|unsubscribe|"
-    r"don'?t (text|message|contact) me|do not (text|message|contact)|leave me alone|"
-    r"wrong number|never enquired|take me off)"
+# The stand-in's own reading of opt-out intent: intent words near a contact word, as a model
+# reads meaning, not the product's phrase set (private.opt_out_phrases). It catches long polite
+# paraphrases the phrase set does not list, misses some terse or foreign forms, and can be wrong.
+_CONTACT = r"(text|txt|messag|msg|contact|sms|email|call|ring|hear from|send|receiv|these|spam)"
+_OPT_OUT_STRONG = re.compile(
+    r"\b(unsubscribe|unsub|opt (me )?out|opt-out|optout|leave (me|us) alone|wrong (number|person)|"
+    r"never (enquired|inquired|asked for)|take (me|us|my number) off|gdpr|"
+    r"right to (erasure|be forgotten)|(remove|delete|erase|wipe) (me|my|this|all|everything)|"
+    r"stop (texting|messaging|contacting|sending)|"
+    r"no more (texts|messages|msgs)|(?:^|de )baja|no me (escrib|mand|contact)\w*|"
+    r"wypisz|nie piszcie|stopio|"
+    r"withdraw (my )?consent|cease (all )?(communication|contact))\b"
 )
+_OPT_OUT_INTENT = re.compile(
+    r"\b(don'?t|do not|never|no longer|rather not|prefer not|not|quit|refrain from|spare me)\b"
+    r"(?! mind)[^.?!]{0,40}\b" + _CONTACT
+)
+_NOT_OPT_OUT = re.compile(
+    r"\b(before|after|until|till|instead|at work|on (mon|tue|wed|thu|fri|sat|sun)\w*|"
+    r"(stop|drop|pop) (by|round|over|in)|from what|quote|price|how much|interested in|when can|"
+    r"prefer|wrong (number|no) (for|of)|unsubscribe (my|the) (old )?(email|address|account))\b"
+)
+# Intent words must be about contacting this person ("me", "again", "any further"...), not a
+# story about someone else ("the old company never stopped calling").
+_DIRECTED = re.compile(
+    r"\b(me|us|my|this number|again|anymore|any more|further|ever|these|from you|you lot)\b"
+)
+
+
+def opt_out_intent(latest: str) -> tuple[bool, float, str]:
+    """The stand-in's deterministic opt-out judgement of one message: (opt_out, confidence,
+    reason). Explicit forms are confident; intent-near-contact wording is confident unless the
+    message also reads as a time/channel preference or a sales question."""
+    text = latest.strip().lower().replace("\u2019", "'")
+    bare = re.sub(r"[^a-z ]+", " ", text).split()
+    if bare and len(bare) <= 4 and "stop" in bare and "don't" not in text:
+        return True, 0.95, "A short message saying stop."
+    if _OPT_OUT_STRONG.search(text):
+        if _NOT_OPT_OUT.search(text) and len(bare) > 6:
+            return True, 0.55, "Opt-out words, but the message also asks about the service."
+        return True, 0.95, "The lead asked not to be contacted again."
+    if _OPT_OUT_INTENT.search(text) and _DIRECTED.search(text):
+        if _NOT_OPT_OUT.search(text):
+            return False, 0.6, "A preference about when or how to be contacted, not a revocation."
+        return True, 0.85, "The lead asked, in their own words, for no more messages."
+    return False, 0.9, "No request to stop messages."
+
+
 _HANDOVER = re.compile(
     r"\b(idiot|stupid|scam|scammer|harass|complain|complaint|solicitor|lawyer|ombudsman|"
     r"report you|useless|rubbish|f\*+|speak to (a|an|someone|somebody|a real) ?(person|human)?|"
@@ -390,7 +435,9 @@ def decide_reply(system_text: str, user_text: str) -> dict[str, Any]:
         "handover": False,
         "handover_reason": None,
     }
-    if _OPT_OUT.search(latest):
+    opt_out, confidence, _why = opt_out_intent(latest)
+    if opt_out and confidence >= 0.8:
+        # "Not interested, don't text again" included: a revocation, not a polite goodbye.
         return base | {
             "contact_status": "NOT_INTERESTED",
             "lead_sentiment": "NEGATIVE",
@@ -718,6 +765,10 @@ class FakeAnthropic(LoopbackServer):
             text = decision["reply_text"] or "Thanks for your message."
             return [{"type": "text", "text": text}], "end_turn"
         schema = tools[forced]["input_schema"]
+        if forced == "classify_opt_out":
+            latest_tag = _tag(user_text, "latest_message")
+            opt_out, confidence, reason = opt_out_intent(latest_tag[1] if latest_tag else user_text)
+            decision = {"opt_out": opt_out, "confidence": confidence, "reason": reason}
         tool_input = _object_for(schema, decision)
         if fault is not None and fault.kind == "malformed":
             tool_input = _malformed(tool_input)

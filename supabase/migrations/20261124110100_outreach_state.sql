@@ -9,7 +9,7 @@ create table public.suppressions (
   phone_number text not null check (phone_number ~ '^\+[1-9][0-9]{6,14}$'),
   reason text not null default 'staff' check (length(reason) between 1 and 200),
   source text not null default 'staff'
-    check (source in ('inbound_keyword', 'twilio_opt_out', 'twilio_error', 'ai', 'staff')),
+    check (source in ('inbound_keyword', 'inbound_phrase', 'twilio_opt_out', 'twilio_error', 'ai', 'staff')),
   created_by uuid default auth.uid() references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   unique (client_id, phone_number)
@@ -19,7 +19,8 @@ comment on table public.suppressions is
   'Filled by STOP keywords, Twilio opt-out data, Twilio error 21610, the AI (opt-out intent) and staff.';
 comment on column public.suppressions.reason is 'Why: the keyword received, the Twilio error, or a note by staff.';
 comment on column public.suppressions.source is
-  'inbound_keyword (STOP etc.), twilio_opt_out (OptOutType), twilio_error (21610), ai, staff.';
+  'inbound_keyword (STOP etc.), inbound_phrase (private.opt_out_phrases), twilio_opt_out (OptOutType), '
+  'twilio_error (21610), ai (reply decision or ai.classify_opt_out), staff.';
 
 alter table public.suppressions enable row level security;
 

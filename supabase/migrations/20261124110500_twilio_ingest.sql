@@ -73,6 +73,7 @@ declare
   v_mode text;
   v_delay integer;
   v_suppressed boolean;
+  v_rule private.opt_out_phrases;
 begin
   if v_from is null then
     -- Without the sender the message belongs to no lead and cannot be answered: refused, not stored.
@@ -132,6 +133,14 @@ begin
   if v_keyword = 'START' and not v_suppressed and not coalesce(v_lead.opted_out, false) then
     v_keyword := null;
   end if;
+  -- Not a bare keyword: the maintained phrase set (private.opt_out_phrases) decides next, before
+  -- and whatever the AI mode ("stop please", "no more texts", "delete my details", "baja").
+  if v_keyword is null then
+    select p.* into v_rule from private.opt_out_match(v_body) p;
+    if v_rule.id is not null then
+      v_keyword := 'STOP';
+    end if;
+  end if;
   v_name := coalesce(nullif(trim(concat_ws(' ', v_lead.first_name, v_lead.last_name)), ''), v_from);
 
   if v_lead.id is not null then
@@ -152,8 +161,10 @@ begin
 
   -- Opt-out first, so everything pending to the number is canceled as opted_out.
   if v_keyword = 'STOP' then
-    perform private.opt_out_number(v_client.id, v_from, 'Replied "' || left(trim(v_body), 40) || '"',
-      case when v_opt_type = 'STOP' then 'twilio_opt_out' else 'inbound_keyword' end);
+    perform private.opt_out_number(v_client.id, v_from,
+      'Replied "' || left(trim(v_body), 40) || '"' || coalesce(' (opt-out rule ' || v_rule.id || ')', ''),
+      case when v_opt_type = 'STOP' then 'twilio_opt_out' when v_rule.id is not null then 'inbound_phrase'
+        else 'inbound_keyword' end);
   end if;
   -- The lead answered: the rest of the sequence stops, queued steps included.
   if v_lead.id is not null then
@@ -165,7 +176,8 @@ begin
     perform private.notify_staff(v_client.id, 'Opted out: ' || v_name,
       v_name || ' replied "' || left(trim(v_body), 40) || '". Nothing more will be sent to ' || v_from || '.', 'low',
       case when v_conversation is not null then '/conversations/' || v_conversation end,
-      jsonb_build_object('kind', 'opted_out', 'lead_id', v_lead.id, 'message_id', v_message, 'phone_number', v_from),
+      jsonb_build_object('kind', 'opted_out', 'lead_id', v_lead.id, 'message_id', v_message, 'phone_number', v_from,
+        'opt_out_rule', v_rule.id),
       v_lead.dataset_id);
     v_action := 'opted_out';
   elsif v_keyword = 'START' then
@@ -202,6 +214,14 @@ begin
         jsonb_build_object('kind', 'reply_manual', 'lead_id', v_lead.id, 'conversation_id', v_conversation,
           'message_id', v_message),
         v_lead.dataset_id);
+      -- No AI reply in this mode, but the AI still reads the reply for a revocation the phrase
+      -- set missed (ai.classify_opt_out: a classification, never a reply), unless switched off.
+      if coalesce(v_client.settings ->> 'ai_opt_out_classification', 'true') <> 'false' then
+        perform private.enqueue_job(
+          'ai.classify_opt_out', jsonb_build_object('conversation_id', v_conversation, 'inbound_message_id', v_message),
+          now(), 'ai.classify_opt_out:' || v_message, v_client.id, 5, 10::smallint
+        );
+      end if;
       v_action := 'notified';
     else
       select coalesce(c.ai_response_delay_seconds, (v_client.settings ->> 'ai_response_delay_seconds')::integer, 60)
@@ -217,13 +237,14 @@ begin
 
   return jsonb_build_object(
     'status', 'received', 'action', v_action, 'message_id', v_message, 'lead_id', v_lead.id,
-    'conversation_id', v_conversation, 'client_id', v_client.id
+    'conversation_id', v_conversation, 'client_id', v_client.id, 'opt_out_rule', v_rule.id
   );
 end
 $$;
 comment on function private.ingest_inbound_sms(text, jsonb) is
-  'One inbound SMS: stored once per MessageSid; opt-out/opt-in/help keywords and OptOutType handled; otherwise '
-  'the conversation and lead are updated, the sequence stopped and ai.reply enqueued (or staff notified).';
+  'One inbound SMS: stored once per MessageSid; opt-out/opt-in/help keywords, OptOutType and the opt-out phrase '
+  'set (private.opt_out_match) handled in every AI mode; otherwise the conversation and lead are updated, the '
+  'sequence stopped and ai.reply enqueued (or staff notified and ai.classify_opt_out enqueued).';
 
 create function private.ingest_twilio_webhook(p_params jsonb) returns jsonb
 language plpgsql

@@ -303,6 +303,7 @@ begin
     perform private.opt_out_lead(
       v_lead.id, left('AI: ' || coalesce(p_decision ->> 'reasoning', 'the lead asked to stop'), 200), 'ai'
     );
+    perform private.notify_ai_opt_out(v_lead.id, p_inbound_message_id, 'AI reply', p_decision ->> 'reasoning');
     return jsonb_build_object('status', 'opted_out');
   end if;
 

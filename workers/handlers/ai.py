@@ -1,4 +1,5 @@
-"""ai.reply and ai.draft: Claude answers a lead, or drafts an answer for staff.
+"""ai.reply and ai.draft: Claude answers a lead, or drafts an answer for staff; and
+ai.classify_opt_out: Claude reads a reply in manual/off mode for a revocation (no answer).
 
 The flows live in `dbr.ai.service`; this module maps their failures onto the job queue:
 
@@ -18,7 +19,14 @@ from typing import Any
 import anthropic
 
 from dbr.ai.decision import MalformedOutput
-from dbr.ai.service import AiDeps, Skipped, flag_needs_human, run_draft, run_reply
+from dbr.ai.service import (
+    AiDeps,
+    Skipped,
+    flag_needs_human,
+    run_classify_opt_out,
+    run_draft,
+    run_reply,
+)
 from dbr.providers.anthropic import anthropic_client
 from workers.jobs import Context, Job, PermanentError, RetryableError, handler
 
@@ -93,6 +101,24 @@ async def ai_draft(job: Job, ctx: Context) -> dict[str, Any]:
         return await run_draft(_deps(ctx), conversation_id=conversation_id, job_id=job.id)
     except Skipped as exc:
         raise PermanentError(f"no draft: {exc.reason}") from exc
+    except anthropic.APIStatusError as exc:
+        if exc.status_code in _PERMANENT_STATUSES:
+            raise PermanentError(_describe(exc)) from exc
+        raise RetryableError(_describe(exc), retry_in=_retry_after(exc)) from exc
+    except (anthropic.APIError, MalformedOutput) as exc:
+        raise RetryableError(_describe(exc)) from exc
+
+
+@handler("ai.classify_opt_out")
+async def ai_classify_opt_out(job: Job, ctx: Context) -> dict[str, Any]:
+    # No conversation to flag: staff were already notified of the reply itself (manual mode).
+    # Transient failures retry with the job's backoff; a request we got wrong is permanent.
+    try:
+        return await run_classify_opt_out(
+            _deps(ctx),
+            conversation_id=str(job.payload["conversation_id"]),
+            inbound_message_id=str(job.payload["inbound_message_id"]),
+        )
     except anthropic.APIStatusError as exc:
         if exc.status_code in _PERMANENT_STATUSES:
             raise PermanentError(_describe(exc)) from exc
