@@ -31,6 +31,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from dbr.settings import ROOT
+from tests.outreach_fixtures import free_port, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -49,25 +50,6 @@ REAL_SERVICE_VARS = re.compile(
 
 def readme_steps(text: str) -> list[tuple[str, str]]:
     return STEP.findall(text)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout:.0f}s")
-        time.sleep(0.5)
 
 
 class Shell:
@@ -129,10 +111,12 @@ class LiveStack:
     env: dict[str, str]
     db_url: str
     started_at: datetime
+    conn: psycopg.Connection[dict[str, Any]] | None = None
 
     def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
-        with psycopg.connect(self.db_url, autocommit=True, row_factory=dict_row) as conn:
-            return conn.execute(sql, params).fetchall()
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.db_url, autocommit=True, row_factory=dict_row)
+        return self.conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, *params: Any) -> Any:
         rows = self.query(sql, *params)
@@ -171,6 +155,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         assert up.returncode == 0, f"bin/dbr up failed:\n{up.stdout}\n{up.stderr}"
         yield stack
     finally:
+        if stack.conn is not None:
+            stack.conn.close()
         subprocess.run(
             [str(ROOT / "bin" / "dbr"), "stop"], cwd=ROOT, env=env, capture_output=True, timeout=120
         )
