@@ -63,7 +63,12 @@ create index leads_dataset_created_idx on public.leads (dataset_id, created_at d
 
 -- assigned_to must be an active member of the lead's own client, whatever path sets it
 -- (PostgREST PATCH, update_lead, the service). Checked only when the value changes, so a
--- lead assigned to a since-suspended member can still be edited otherwise.
+-- lead assigned to a since-suspended member can still be edited otherwise. This BEFORE
+-- trigger runs before RLS's check, so it answers only a signed-in caller RLS lets write the
+-- lead (an active, writing member of its client): anyone else (a read-only member, a user of
+-- another client) gets RLS's 42501 whoever the assignee is, instead of a 22023-or-42501 that
+-- would tell them who is a member. A user who exists elsewhere and one who does not exist
+-- get the same 22023 (this runs before the foreign key to auth.users).
 create function private.validate_lead_assignee() returns trigger
 language plpgsql
 security definer
@@ -71,6 +76,11 @@ set search_path = ''
 as $$
 begin
   if new.assigned_to is null or (tg_op = 'UPDATE' and new.assigned_to is not distinct from old.assigned_to) then
+    return new;
+  end if;
+  -- `role` is the caller's (SET ROLE), not this function's owner.
+  if current_setting('role', true) in ('authenticated', 'anon')
+    and not (new.client_id is not distinct from private.current_client_id() and private.can_write()) then
     return new;
   end if;
   if not exists (
