@@ -806,6 +806,13 @@ export type Database = {
             referencedRelation: "clients";
             referencedColumns: ["id"];
           },
+          {
+            foreignKeyName: "lessons_source_insight_id_client_id_fkey";
+            columns: ["source_insight_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "sophie_insights";
+            referencedColumns: ["id", "client_id"];
+          },
         ];
       };
       "messages": {
