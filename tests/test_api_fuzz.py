@@ -27,6 +27,8 @@ from tests.calcom_support import make_dataset, make_lead
 from tests.support import make_client, make_user
 
 MAX_EXAMPLES = 25
+# schemathesis' negative strategies use `random` internally; Hypothesis warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 
 @pytest.fixture(scope="session")
