@@ -104,3 +104,9 @@ def test_map_and_import_refuses_numbers_sent_as_strings_or_booleans(
     resp = api.post("/api/datasets/map-and-import", json=body, headers=member_headers)
     assert resp.status_code == 400, resp.text
     assert [d["field"] for d in resp.json()["error"]["details"]] == [field]
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_body(api):
+    for resp, status in ((api.get("/api/nope"), 404), (api.get("/api/datasets/upload"), 405)):
+        assert resp.status_code == status, resp.text
+        assert set(resp.json()["error"]) == {"code", "message", "details"}
