@@ -101,6 +101,8 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
                 shared += [401, 429]
             for status in shared:
                 responses.setdefault(str(status), _error_entry(status))
+            if "429" in responses:
+                responses["429"].setdefault("headers", _RETRY_AFTER)
             operation["responses"] = dict(sorted(responses.items()))
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
