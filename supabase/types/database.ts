@@ -1252,86 +1252,76 @@ export type Database = {
     };
     Functions: {
       "ai_send": {
-        Args: {
-          "p_content"?: string;
-          "p_lead_id": string;
-          "p_message_id"?: string;
-        };
+        Args: { "content"?: string; "lead_id": string; "message_id"?: string };
         Returns: Json;
       };
       "create_dataset": {
         Args: {
-          "p_campaign_start_date"?: string;
-          "p_description"?: string;
-          "p_name": string;
+          "campaign_start_date"?: string;
+          "description"?: string;
+          "name": string;
         };
         Returns: Json;
       };
-      "delete_dataset": { Args: { "p_id": string }; Returns: Json };
-      "get_conversation": {
-        Args: { "p_conversation_id": string };
-        Returns: Json;
-      };
-      "get_dataset": { Args: { "p_id": string }; Returns: Json };
-      "get_lead": { Args: { "p_id": string }; Returns: Json };
-      "get_prompt": { Args: { "p_type": string }; Returns: Json };
+      "delete_dataset": { Args: { "id": string }; Returns: Json };
+      "get_conversation": { Args: { "id": string }; Returns: Json };
+      "get_dataset": { Args: { "id": string }; Returns: Json };
+      "get_lead": { Args: { "id": string }; Returns: Json };
+      "get_prompt": { Args: { "type": string }; Returns: Json };
       "list_datasets": {
         Args: {
-          "p_order"?: string;
-          "p_sort"?: string;
-          "p_status"?: Database["public"]["Enums"]["campaign_status"];
+          "order"?: string;
+          "sort"?: string;
+          "status"?: Database["public"]["Enums"]["campaign_status"];
         };
         Returns: Json;
       };
       "list_leads": {
         Args: {
-          "p_archived"?: boolean;
-          "p_dataset_id"?: string;
-          "p_limit"?: number;
-          "p_manual_mode"?: boolean;
-          "p_order"?: string;
-          "p_page"?: number;
-          "p_search"?: string;
-          "p_sentiment"?: Database["public"]["Enums"]["lead_sentiment"];
-          "p_sort"?: string;
-          "p_status"?: Database["public"]["Enums"]["lead_status"];
+          "archived"?: boolean;
+          "dataset_id"?: string;
+          "limit"?: number;
+          "manual_mode"?: boolean;
+          "order"?: string;
+          "page"?: number;
+          "search"?: string;
+          "sentiment"?: Database["public"]["Enums"]["lead_sentiment"];
+          "sort"?: string;
+          "status"?: Database["public"]["Enums"]["lead_status"];
         };
         Returns: Json;
       };
-      "make_prompt_live": { Args: { "p_type": string }; Returns: Json };
-      "pause_campaign": { Args: { "p_dataset_id": string }; Returns: Json };
-      "resume_campaign": { Args: { "p_dataset_id": string }; Returns: Json };
-      "retry_dead_job": { Args: { "p_job_id": number }; Returns: number };
+      "make_prompt_live": { Args: { "type": string }; Returns: Json };
+      "pause_campaign": { Args: { "dataset_id": string }; Returns: Json };
+      "resume_campaign": { Args: { "dataset_id": string }; Returns: Json };
+      "retry_dead_job": { Args: { "job_id": number }; Returns: number };
       "send_message": {
         Args: {
-          "p_content": string;
-          "p_lead_id": string;
-          "p_message_category"?: string;
+          "content": string;
+          "lead_id": string;
+          "message_category"?: string;
         };
         Returns: Json;
       };
       "set_lead_manual_mode": {
-        Args: { "p_enabled": boolean; "p_lead_id": string };
+        Args: { "enabled": boolean; "id": string };
         Returns: Json;
       };
       "start_campaign": {
-        Args: { "p_dataset_id": string; "p_settings"?: Json };
+        Args: { "dataset_id": string; "settings"?: Json };
         Returns: Json;
       };
-      "toggle_lead_archive": { Args: { "p_lead_id": string }; Returns: Json };
+      "toggle_lead_archive": { Args: { "id": string }; Returns: Json };
       "update_dataset": {
-        Args: { "p_id": string; "p_patch": Json };
+        Args: { "id": string; "patch": Json };
         Returns: Json;
       };
-      "update_lead": {
-        Args: { "p_id": string; "p_patch": Json };
-        Returns: Json;
-      };
+      "update_lead": { Args: { "id": string; "patch": Json }; Returns: Json };
       "update_prompt": {
         Args: {
-          "p_system_prompt": string;
-          "p_type": string;
-          "p_user_prompt_template"?: string;
+          "system_prompt": string;
+          "type": string;
+          "user_prompt_template"?: string;
         };
         Returns: Json;
       };
