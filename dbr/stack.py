@@ -28,7 +28,9 @@ APT_PACKAGES = [
     "libtap-parser-sourcehandler-pgtap-perl",
     "jq",  # the README walkthrough reads JSON answers with it
 ]
-NPM_PACKAGES = ["supabase@3", "@deno/linux-x64-glibc@2"]
+# Exact versions: supabase/types/database.ts is this CLI's `gen types` output formatted by
+# this Deno, and the `types` gate compares byte for byte.
+NPM_PACKAGES = ["supabase@3.1.0", "@deno/linux-x64-glibc@2.9.6"]
 BOOTSTRAP_SQL = ROOT / "supabase" / "local" / "bootstrap.sql"
 SEED_SQL = ROOT / "supabase" / "seed.sql"
 

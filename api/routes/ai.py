@@ -15,10 +15,11 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from api.deps import CallerDep, PoolDep
 from api.errors import ApiError
+from api.openapi import error_responses
 from dbr.auth import Caller
 from dbr.db import as_caller
 
@@ -29,9 +30,11 @@ POLL_SECONDS = 0.15
 
 
 class GenerateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lead_id: uuid.UUID
     conversation_id: uuid.UUID
-    force_regenerate: bool = False
+    force_regenerate: StrictBool = False
 
 
 def _shape(draft: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +59,7 @@ async def _one(pool: Any, caller: Caller, query: str, *params: Any) -> Any:
     return row["r"] if row else None
 
 
-@router.post("/ai-generate")
+@router.post("/ai-generate", responses=error_responses(403, 404, 503, 504))
 async def ai_generate(body: GenerateBody, caller: CallerDep, pool: PoolDep) -> dict[str, Any]:
     """Generate (or return the cached) AI reply draft for a conversation, without sending it."""
     requested = await _one(

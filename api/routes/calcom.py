@@ -28,6 +28,7 @@ from pydantic import (
 
 from api.deps import CallerDep, PoolDep
 from api.errors import ApiError
+from api.openapi import ErrorBody
 from dbr.bookings import MAX_DAYS_AHEAD, BookingError, book_for_lead, slots_for_client
 from dbr.db import as_caller
 from dbr.providers.calcom import CalcomClient, CalcomError, calcom_client, zone
@@ -128,20 +129,6 @@ class BookingRequest(BaseModel):
         if value > now + dt.timedelta(days=MAX_DAYS_AHEAD):
             raise ValueError(f"must be at most {MAX_DAYS_AHEAD} days ahead")
         return value
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="VALIDATION_ERROR, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, ...")
-    message: str = Field(description="Human-readable.")
-    details: Any = Field(
-        None, description="Context; for 400 a list of {field, reason} naming each bad field."
-    )
-
-
-class ErrorBody(BaseModel):
-    """The seed's error body, for every status other than 200."""
-
-    error: ErrorDetail
 
 
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, PoolDep, SettingsDep
 from api.errors import ApiError
+from api.openapi import error_responses
 from dbr.datasets.errors import BadCsv, DatasetError, TooLarge
 from dbr.datasets.importer import (
     CALLER_SQL,
@@ -92,6 +93,7 @@ insert into public.csv_uploads (
     "/upload",
     status_code=201,
     openapi_extra=_UPLOAD_BODY,
+    responses=error_responses(400, 403, 404, 413, 415),
     summary="Upload a CSV lead list and get a preview with a suggested column mapping",
 )
 async def upload(
@@ -170,7 +172,7 @@ async def upload(
 class ColumnMapping(BaseModel):
     """CSV column name for each lead field; phone_number and first_name are required."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     first_name: str | None = None
     last_name: str | None = None
@@ -192,6 +194,7 @@ class MapAndImportRequest(BaseModel):
 
 @router.post(
     "/map-and-import",
+    responses=error_responses(403, 404, 409),
     summary="Import an uploaded CSV into a dataset with a column mapping",
 )
 async def map_and_import(

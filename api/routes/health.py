@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import PoolDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["reachable", "unreachable"]
+    latest_migration: str | None
+    error: str | None = None
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health, "description": "The database is unreachable (degraded)."}},
+)
 async def health(pool: PoolDep) -> JSONResponse:
     """Database reachability and the latest applied migration."""
     try:

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from api.deps import CallerDep, UserDb
 from api.errors import ApiError
+from api.openapi import error_responses
 
 router = APIRouter(prefix="/api", tags=["users"])
 
 
-@router.get("/me")
+@router.get("/me", responses=error_responses(403))
 async def me(caller: CallerDep, db: UserDb) -> dict[str, Any]:
     cur = await db.execute(
         """select m.client_id, c.name as client_name, m.role, m.status, m.first_name, m.last_name,

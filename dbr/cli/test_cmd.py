@@ -11,13 +11,30 @@ import time
 import typer
 from rich.console import Console
 
-from dbr import stack, testdb
+from dbr import stack, testdb, typegen
 from dbr.cli import app
 from dbr.cli.stack_cmds import prepare_tools, start_database
-from dbr.settings import ROOT, get_settings
+from dbr.settings import ROOT, Settings, get_settings
 
 console = Console(stderr=True)
 PGTAP_SETUP = ROOT / "supabase" / "tests" / "setup" / "helpers.sql"
+FUZZ_TESTS = "tests/test_api_fuzz.py"
+
+
+def _types_gate(settings: Settings) -> tuple[str, bool, float]:
+    console.rule("[bold]types")
+    t0 = time.monotonic()
+    try:
+        ok = not typegen.stale(settings)
+    except typegen.TypegenError as exc:
+        console.print(f"[red]{exc}[/]")
+        ok = False
+    else:
+        rel = typegen.TYPES_FILE.relative_to(ROOT)
+        console.print(
+            f"{rel} is up to date" if ok else "[red]types are stale: run bin/dbr gen-types"
+        )
+    return "types", ok, time.monotonic() - t0
 
 
 def _gate(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, bool, float]:
@@ -31,7 +48,9 @@ def _gate(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple
 def test(
     pytest_args: list[str] = typer.Argument(None, help="Extra arguments passed to pytest."),
     only: str = typer.Option(
-        "", help="Comma-separated gates to run (ruff,sqlfluff,dblint,pgtap,deno,pytest,live)."
+        "",
+        help="Comma-separated gates to run "
+        "(ruff,sqlfluff,dblint,advisors,types,pgtap,deno,pytest,schemathesis,live).",
     ),
 ) -> None:
     """Install what is missing, start the database and run every check and test."""
@@ -83,6 +102,38 @@ def test(
         finally:
             stack.drop_database(admin_url, name)
 
+    if on("advisors"):
+        # Supabase's own security and performance advisors, as on a hosted project.
+        name, url = testdb.create_test_database(settings, "advisors")
+        try:
+            results.append(
+                _gate(
+                    "supabase db advisors",
+                    [
+                        str(stack.supabase_bin(settings)),
+                        "db",
+                        "advisors",
+                        f"--remote={url}?sslmode=disable",
+                        "--type",
+                        "all",
+                        "--level",
+                        "warn",
+                        "--fail-on",
+                        "warn",
+                        "--workdir",
+                        str(ROOT),
+                        "--yes",
+                        "--agent",
+                        "no",
+                    ],
+                )
+            )
+        finally:
+            stack.drop_database(admin_url, name)
+
+    if on("types"):
+        results.append(_types_gate(settings))
+
     pgtap_files = sorted(glob.glob(str(ROOT / "supabase" / "tests" / "*.sql")))
     if on("pgtap") and pgtap_files:
         name, url = testdb.create_test_database(settings, "pgtap")
@@ -102,7 +153,12 @@ def test(
             results.append(_gate("deno test", [deno, "test", "--quiet", "-A", fn_dir]))
 
     if on("pytest"):
-        results.append(_gate("pytest", [py, "-m", "pytest", *(pytest_args or [])], env))
+        # Without arguments the fuzz run is left to its own gate (below), not run twice.
+        args = pytest_args or ([f"--ignore={FUZZ_TESTS}"] if on("schemathesis") else [])
+        results.append(_gate("pytest", [py, "-m", "pytest", *args], env))
+
+    if on("schemathesis"):
+        results.append(_gate("schemathesis", [py, "-m", "pytest", "-q", FUZZ_TESTS], env))
 
     if on("live"):
         # A whole stack of its own (fresh cluster, free ports) running the README walkthrough.

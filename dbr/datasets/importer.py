@@ -48,9 +48,10 @@ Progress = Callable[[int, int], None]
 
 class CampaignSettings(BaseModel):
     """The seed's campaign settings; defaults as the seed (send M1 at once, M2 48 h later,
-    M3 96 h after M2, AI answers after 60 s). Ranges match the campaigns table."""
+    M3 96 h after M2, AI answers after 60 s). Ranges match the campaigns table. Strict: a
+    string or a boolean is refused, not read as a number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     m1_delay_hours: float = Field(0, ge=0, le=8760)
     m2_delay_hours: float = Field(48, ge=0, le=8760)

@@ -256,11 +256,18 @@ create policy "members read visible campaign settings" on public.campaigns
     client_id = (select private.current_client_id())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
   );
+-- The `exists` makes another client's dataset answer as a missing one does (this policy's
+-- 42501), before the row reaches the primary key (whose 23505 would tell that the dataset
+-- exists and has settings) or the foreign key.
 create policy "admins and managers create settings of visible datasets" on public.campaigns
   for insert to authenticated
   with check (
     client_id = (select private.current_client_id()) and (select private.can_manage_datasets())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and exists (
+      select 1 from public.datasets as d
+      where d.id = campaigns.dataset_id and d.client_id = campaigns.client_id
+    )
   );
 create policy "admins and managers update settings of visible datasets" on public.campaigns
   for update to authenticated
@@ -277,12 +284,19 @@ create policy "members read leads of visible datasets" on public.leads
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
     and (not (select private.sees_only_assigned_leads()) or assigned_to = (select auth.uid()))
   );
+-- The `exists` (one primary-key probe per row) makes another client's dataset answer as a
+-- missing one does, before the row reaches (dataset_id, phone_number)'s unique index, whose
+-- 23505 would tell whether that phone number is on the other client's list.
 create policy "writers add leads to visible datasets" on public.leads
   for insert to authenticated
   with check (
     client_id = (select private.current_client_id()) and (select private.can_write())
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
     and (not (select private.sees_only_assigned_leads()) or assigned_to = (select auth.uid()))
+    and exists (
+      select 1 from public.datasets as d
+      where d.id = leads.dataset_id and d.client_id = leads.client_id
+    )
   );
 create policy "writers update leads of visible datasets" on public.leads
   for update to authenticated

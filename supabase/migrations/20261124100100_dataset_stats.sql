@@ -5,14 +5,17 @@
 -- lock held by the other and adds its own delta, and the totals stay exact.
 
 -- What each lead contributes (0 or 1). One definition, used by the triggers and the recount.
--- No `set search_path` on these three (every name is qualified): a SET clause would stop
--- Postgres from inlining them, and they run once per row of every lead write.
+-- A SET clause stops Postgres from inlining a SQL function (a call then costs ~4 us: 800k
+-- leads counted in 4 s instead of 0.27 s), so the callers never call them per row: they
+-- first group the rows by the four attributes these read (a handful of groups per dataset)
+-- and call them once per group, weighted by the group's size (0.21-0.28 s for the same 800k).
 create function private.lead_counts_as_active(
   p_archived boolean, p_opted_out boolean, p_status public.lead_status
 ) returns integer
 language sql
 immutable
 parallel safe
+set search_path = ''
 as $$
   select case
     when not p_archived and not p_opted_out
@@ -33,6 +36,7 @@ create function private.lead_counts_as_hot(
 language sql
 immutable
 parallel safe
+set search_path = ''
 as $$
   select case
     when not p_archived
@@ -47,6 +51,7 @@ create function private.lead_counts_as_converted(p_status public.lead_status) re
 language sql
 immutable
 parallel safe
+set search_path = ''
 as $$
   select case when p_status = 'CONVERTED'::public.lead_status then 1 else 0 end
 $$;
@@ -108,13 +113,17 @@ as $$
 begin
   perform private.apply_dataset_stat_deltas(array(
     select row(
-      n.dataset_id, count(*)::integer,
-      sum(private.lead_counts_as_active(n.archived, n.opted_out, n.contact_status))::integer,
-      sum(private.lead_counts_as_hot(n.archived, n.contact_status, n.lead_sentiment))::integer,
-      sum(private.lead_counts_as_converted(n.contact_status))::integer
+      g.dataset_id, sum(g.n)::integer,
+      sum(g.n * private.lead_counts_as_active(g.archived, g.opted_out, g.contact_status))::integer,
+      sum(g.n * private.lead_counts_as_hot(g.archived, g.contact_status, g.lead_sentiment))::integer,
+      sum(g.n * private.lead_counts_as_converted(g.contact_status))::integer
     )::private.dataset_stat_delta
-    from new_rows n
-    group by n.dataset_id
+    from (
+      select n.dataset_id, n.archived, n.opted_out, n.contact_status, n.lead_sentiment, count(*) as n
+      from new_rows n
+      group by n.dataset_id, n.archived, n.opted_out, n.contact_status, n.lead_sentiment
+    ) g
+    group by g.dataset_id
   ));
   return null;
 end
@@ -128,13 +137,17 @@ as $$
 begin
   perform private.apply_dataset_stat_deltas(array(
     select row(
-      o.dataset_id, -count(*)::integer,
-      -sum(private.lead_counts_as_active(o.archived, o.opted_out, o.contact_status))::integer,
-      -sum(private.lead_counts_as_hot(o.archived, o.contact_status, o.lead_sentiment))::integer,
-      -sum(private.lead_counts_as_converted(o.contact_status))::integer
+      g.dataset_id, -sum(g.n)::integer,
+      -sum(g.n * private.lead_counts_as_active(g.archived, g.opted_out, g.contact_status))::integer,
+      -sum(g.n * private.lead_counts_as_hot(g.archived, g.contact_status, g.lead_sentiment))::integer,
+      -sum(g.n * private.lead_counts_as_converted(g.contact_status))::integer
     )::private.dataset_stat_delta
-    from old_rows o
-    group by o.dataset_id
+    from (
+      select o.dataset_id, o.archived, o.opted_out, o.contact_status, o.lead_sentiment, count(*) as n
+      from old_rows o
+      group by o.dataset_id, o.archived, o.opted_out, o.contact_status, o.lead_sentiment
+    ) g
+    group by g.dataset_id
   ));
   return null;
 end
@@ -150,29 +163,31 @@ begin
   -- cheap path is a comparison: the net delta per dataset is computed in one pass over
   -- both transition tables (no join), and datasets whose counters did not move are not
   -- written (nor locked). A statement that only touches e.g. m1_sent_at or notes costs an
-  -- aggregate over its own rows and nothing else.
+  -- aggregate over its own rows and nothing else: its old and new rows cancel per group.
   perform private.apply_dataset_stat_deltas(array(
     select row(
-      c.dataset_id, sum(c.total)::integer, sum(c.active)::integer,
-      sum(c.hot)::integer, sum(c.converted)::integer
+      g.dataset_id, sum(g.n)::integer,
+      sum(g.n * private.lead_counts_as_active(g.archived, g.opted_out, g.contact_status))::integer,
+      sum(g.n * private.lead_counts_as_hot(g.archived, g.contact_status, g.lead_sentiment))::integer,
+      sum(g.n * private.lead_counts_as_converted(g.contact_status))::integer
     )::private.dataset_stat_delta
     from (
-      select
-        n.dataset_id, 1 as total,
-        private.lead_counts_as_active(n.archived, n.opted_out, n.contact_status) as active,
-        private.lead_counts_as_hot(n.archived, n.contact_status, n.lead_sentiment) as hot,
-        private.lead_counts_as_converted(n.contact_status) as converted
-      from new_rows n
-      union all
-      select
-        o.dataset_id, -1,
-        -private.lead_counts_as_active(o.archived, o.opted_out, o.contact_status),
-        -private.lead_counts_as_hot(o.archived, o.contact_status, o.lead_sentiment),
-        -private.lead_counts_as_converted(o.contact_status)
-      from old_rows o
-    ) c
-    group by c.dataset_id
-    having sum(c.total) <> 0 or sum(c.active) <> 0 or sum(c.hot) <> 0 or sum(c.converted) <> 0
+      select c.dataset_id, c.archived, c.opted_out, c.contact_status, c.lead_sentiment, sum(c.sign) as n
+      from (
+        select n.dataset_id, n.archived, n.opted_out, n.contact_status, n.lead_sentiment, 1 as sign
+        from new_rows n
+        union all
+        select o.dataset_id, o.archived, o.opted_out, o.contact_status, o.lead_sentiment, -1
+        from old_rows o
+      ) c
+      group by c.dataset_id, c.archived, c.opted_out, c.contact_status, c.lead_sentiment
+      having sum(c.sign) <> 0
+    ) g
+    group by g.dataset_id
+    having sum(g.n) <> 0
+      or sum(g.n * private.lead_counts_as_active(g.archived, g.opted_out, g.contact_status)) <> 0
+      or sum(g.n * private.lead_counts_as_hot(g.archived, g.contact_status, g.lead_sentiment)) <> 0
+      or sum(g.n * private.lead_counts_as_converted(g.contact_status)) <> 0
   ));
   return null;
 end
@@ -238,12 +253,18 @@ begin
     set total_leads = s.total, active_leads = s.active, hot_leads = s.hot, converted_leads = s.converted
     from (
       select
-        count(*)::integer as total,
-        coalesce(sum(private.lead_counts_as_active(l.archived, l.opted_out, l.contact_status)), 0)::integer as active,
-        coalesce(sum(private.lead_counts_as_hot(l.archived, l.contact_status, l.lead_sentiment)), 0)::integer as hot,
-        coalesce(sum(private.lead_counts_as_converted(l.contact_status)), 0)::integer as converted
-      from public.leads l
-      where l.dataset_id = v_id
+        coalesce(sum(g.n), 0)::integer as total,
+        coalesce(sum(g.n * private.lead_counts_as_active(g.archived, g.opted_out, g.contact_status)), 0)::integer
+        as active,
+        coalesce(sum(g.n * private.lead_counts_as_hot(g.archived, g.contact_status, g.lead_sentiment)), 0)::integer
+        as hot,
+        coalesce(sum(g.n * private.lead_counts_as_converted(g.contact_status)), 0)::integer as converted
+      from (
+        select l.archived, l.opted_out, l.contact_status, l.lead_sentiment, count(*) as n
+        from public.leads l
+        where l.dataset_id = v_id
+        group by l.archived, l.opted_out, l.contact_status, l.lead_sentiment
+      ) g
     ) s
     where d.id = v_id
       and (d.total_leads, d.active_leads, d.hot_leads, d.converted_leads)

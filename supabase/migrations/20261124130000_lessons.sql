@@ -35,7 +35,13 @@ create table public.lessons (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- A universal lesson belongs to no client; a client-specific one to exactly one.
-  check ((scope = 'universal') = (client_id is null))
+  check ((scope = 'universal') = (client_id is null)),
+  -- The insight a lesson was learned from is one of the lesson's own client (composite, as
+  -- every cross-table reference here); a universal lesson, having no client, names none.
+  -- Deleting the insight keeps the lesson and forgets the link.
+  foreign key (source_insight_id, client_id) references public.sophie_insights (id, client_id)
+  on delete set null (source_insight_id),
+  check (source_insight_id is null or client_id is not null)
 );
 comment on table public.lessons is
   'Lessons for the AI agent. Client-specific ones belong to a client; universal ones (client_id null) '
@@ -52,6 +58,7 @@ comment on column public.lessons.times_successful is 'Of those, conversations wh
 create index lessons_client_status_idx on public.lessons (client_id, status, priority desc);
 create index lessons_universal_idx on public.lessons (status, priority desc) where client_id is null;
 create index lessons_created_by_idx on public.lessons (created_by) where created_by is not null;
+create index lessons_source_insight_idx on public.lessons (source_insight_id) where source_insight_id is not null;
 
 create trigger lessons_touch before update on public.lessons
   for each row execute function private.touch_updated_at();

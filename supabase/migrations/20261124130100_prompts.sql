@@ -45,6 +45,26 @@ comment on table public.prompt_edits is
   'The unpublished edit of a prompt type (one per client and type); it becomes a version on make-live.';
 comment on column public.prompt_edits.user_prompt_template is 'Null keeps the live version''s template.';
 create index prompt_edits_edited_by_idx on public.prompt_edits (edited_by) where edited_by is not null;
+comment on column public.prompt_edits.edited_by is 'Who last wrote the edit: set by the server (trigger), never by the client.';
+comment on column public.prompt_edits.edited_at is 'When the edit was last written: set by the server (trigger).';
+
+-- The audit columns are the server's: whatever an insert or update says, they become the
+-- caller and the statement's time (the columns are not granted to authenticated either).
+create function private.stamp_prompt_edit() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.edited_by := auth.uid();
+  new.edited_at := now();
+  return new;
+end
+$$;
+comment on function private.stamp_prompt_edit() is
+  'Trigger: prompt_edits.edited_by/edited_at are the writing user and now(), never client-supplied.';
+revoke all on function private.stamp_prompt_edit() from public, anon, authenticated;
+create trigger prompt_edits_stamp before insert or update on public.prompt_edits
+for each row execute function private.stamp_prompt_edit();
 
 alter table public.prompts enable row level security;
 alter table public.prompt_edits enable row level security;
@@ -72,7 +92,7 @@ grant select on public.prompts to authenticated;
 grant select, delete on public.prompt_edits to authenticated;
 grant insert (client_id, prompt_type, system_prompt, user_prompt_template, based_on_version)
   on public.prompt_edits to authenticated;
-grant update (system_prompt, user_prompt_template, based_on_version, edited_by, edited_at)
+grant update (system_prompt, user_prompt_template, based_on_version)
   on public.prompt_edits to authenticated;
 grant all on public.prompts, public.prompt_edits to service_role;
 
@@ -215,9 +235,7 @@ begin
   on conflict (client_id, prompt_type) do update
     set system_prompt = excluded.system_prompt,
         user_prompt_template = excluded.user_prompt_template,
-        based_on_version = excluded.based_on_version,
-        edited_by = auth.uid(),
-        edited_at = now()
+        based_on_version = excluded.based_on_version
   returning e.* into v_edit;
   return jsonb_build_object(
     'prompt_edit', jsonb_build_object(

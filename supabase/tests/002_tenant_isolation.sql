@@ -70,11 +70,11 @@ select throws_ok(
 );
 select throws_ok(
   format('insert into public.campaigns (dataset_id) values (%L)', :'ds_a2'),
-  '23503', null, 'insert campaigns: settings for A''s dataset are refused (composite key)'
+  '42501', null, 'insert campaigns: settings for A''s dataset are refused (RLS, before the keys)'
 );
 select throws_ok(
   format('insert into public.leads (dataset_id, phone_number) values (%L, %L)', :'ds_a1', '+447700900123'),
-  '23503', null, 'insert leads: a lead in A''s dataset is refused (composite key)'
+  '42501', null, 'insert leads: a lead in A''s dataset is refused (RLS, before the keys)'
 );
 select throws_ok(
   format('insert into public.conversations (client_id, dataset_id, lead_id) values (%L, %L, %L)',
