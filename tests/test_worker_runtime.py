@@ -254,10 +254,13 @@ def test_job_of_a_vanished_worker_is_claimed_after_its_lease(settings, db):
     assert job(db, jid)["locked_by"] == "dead-worker"
 
     async def noop(j: Job, ctx: Context) -> dict:
-        return {"attempt": j.attempts}
+        return {"attempt": j.attempt, "lease_losses": j.lease_losses}
 
     run_pool(settings, {k: noop}, lambda: job(db, jid)["status"] == "done", poll_seconds=0.3)
-    assert job(db, jid)["result"] == {"attempt": 2}
+    row = job(db, jid)
+    # The vanished worker cost a lease loss, not an attempt: this is the first attempt.
+    assert row["result"] == {"attempt": 1, "lease_losses": 1}
+    assert (row["attempts"], row["lease_losses"]) == (1, 1)
 
 
 def test_unknown_kinds_are_refused(settings):

@@ -5,10 +5,14 @@ a context (database pool, settings, provider clients) and returns an optional JS
 stored on the job for callers that wait for it (e.g. an AI draft). It signals failure by
 raising: `RetryableError` (transient: retried with backoff until the job's attempts run
 out, then dead-lettered) or `PermanentError` (dead-lettered at once). Any other exception
-counts as retryable.
+counts as retryable. An attempt is spent when the outcome is recorded; a run whose worker
+vanishes (killed, crashed) spends a lease loss instead (see private.settle_lost_leases), so
+`job.attempts` is the number of runs that ended before this one, and `job.attempt` this
+run's number.
 
 Job kinds in use (payloads are JSON objects):
   sms.send      {"message_id": uuid}                      send one stored outbound message
+  sms.reconcile {"message_id": uuid, "attempt": int}      look a stranded send up at Twilio
   ai.reply      {"conversation_id": uuid, "inbound_message_id": uuid}
   ai.draft      {"conversation_id": uuid, "lead_id": uuid, "requested_by": uuid}
   ai.classify_opt_out  {"conversation_id": uuid, "inbound_message_id": uuid}  (manual/off mode)
@@ -33,10 +37,11 @@ class Job:
     id: int
     kind: str
     payload: dict[str, Any]
-    attempts: int
+    attempts: int  # runs that ended (completed or failed) before this one
     max_attempts: int
     client_id: str | None = None
     run_at: datetime | None = None
+    lease_losses: int = 0  # runs whose worker vanished before reporting
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -48,11 +53,18 @@ class Job:
             max_attempts=row["max_attempts"],
             client_id=str(row["client_id"]) if row.get("client_id") else None,
             run_at=row.get("run_at"),
+            lease_losses=row.get("lease_losses") or 0,
         )
 
     @property
+    def attempt(self) -> int:
+        """This run's attempt number (1 for the first run)."""
+        return self.attempts + 1
+
+    @property
     def last_attempt(self) -> bool:
-        return self.attempts >= self.max_attempts
+        """A failure of this run dead-letters the job."""
+        return self.attempt >= self.max_attempts
 
 
 @dataclass

@@ -11,15 +11,19 @@ after another through `workers.jobs.HANDLERS`. Outcomes go back through the jobs
   raises RetryableError      -> fail_job(retry, retry_in): backoff, dead after max_attempts
   raises PermanentError      -> fail_job(no retry): dead-lettered now
   raises anything else       -> like RetryableError, with the traceback logged
+  never reports (killed)     -> a lost lease, settled by the next claim or the sweeper: one
+                                lease loss (not an attempt), re-queued behind the due work
+                                with backoff, dead after max_lease_losses
 
 A claim is a lease of `visibility` seconds. No lease extension: a job must finish inside it,
 so each run is bounded by what is left of the lease (a timed-out run counts as a retryable
 failure), and jobs of a batch that would start after half the lease are given back rather
-than run late. A worker killed with SIGKILL holds nothing for long: its jobs become
-claimable again when the lease passes, and handlers are written for that (the SMS handler
-reconciles with Twilio before it could send twice). The same holds for a worker that dies
-between finishing a job and writing its completion: the job runs again, so every handler is
-idempotent (the SMS handler finds the message already sent and skips it).
+than run late. A worker killed with SIGKILL holds nothing for long: when the lease passes,
+the next claim (or the minute's sweep) puts its jobs back in the queue, and handlers are
+written for that (the SMS handler reconciles with Twilio before it could send twice). The
+same holds for a worker that dies between finishing a job and writing its completion: the
+job runs again, so every handler is idempotent (the SMS handler finds the message already
+sent and skips it).
 
 A kind may also have a batch handler (`@batch_handler`): the claimed jobs of that kind then
 run in one call that returns one outcome per job (a result or the exception above), so the
@@ -392,12 +396,12 @@ class WorkerPool:
                 "job %s (%s) dead-lettered after %d attempt(s): %s",
                 job.id,
                 job.kind,
-                job.attempts,
+                job.attempt,
                 text,
             )
         else:
             self.stats["retried"] += 1
-            log.info("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, text)
+            log.info("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempt, text)
 
     async def _give_back(self, jobs: list[Job]) -> None:
         await self._sql(

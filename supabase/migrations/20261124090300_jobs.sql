@@ -1,8 +1,18 @@
 -- Durable jobs: every piece of outside work (an SMS, a Claude call, an email) is a row
 -- written in the same transaction as the change that caused it. Workers claim with
--- `for update skip locked` and a visibility timeout; a crashed worker's job becomes
--- claimable again when its lock expires. Failures retry with backoff, then dead-letter.
-
+-- `for update skip locked` and a lease (visibility timeout). Two ways a run can end badly,
+-- counted apart:
+--   a handler failure   the worker reported it (fail_job): one attempt spent, retried with
+--                       backoff, dead after max_attempts;
+--   a lost lease        the worker vanished (killed, crashed, cut off) and never reported:
+--                       one lease loss, the job goes back to the queue behind the work that
+--                       is due (run_at moved back with backoff, so a crash-looping worker
+--                       does not take the same jobs first), dead after max_lease_losses.
+-- An attempt is counted when the handler's outcome is recorded (complete_job, fail_job),
+-- never at claim time, so kills cost lease losses, not attempts; a job whose handler kills
+-- its worker every time is still ended by the lease-loss cap. Expired leases are settled in
+-- the claim path (claim_jobs) and every minute by the sweeper, so no job stays `running`
+-- past its lease for longer than it takes the next claim or sweep to come round.
 create type private.job_status as enum ('queued', 'running', 'done', 'dead', 'canceled');
 
 create table private.jobs (
@@ -15,6 +25,8 @@ create table private.jobs (
   run_at timestamptz not null default now(),
   attempts integer not null default 0,
   max_attempts integer not null default 5 check (max_attempts between 1 and 100),
+  lease_losses integer not null default 0,
+  max_lease_losses integer not null default 10 check (max_lease_losses between 1 and 100),
   locked_until timestamptz,
   locked_by text,
   last_error text,
@@ -25,12 +37,20 @@ create table private.jobs (
   finished_at timestamptz
 );
 comment on table private.jobs is 'Durable work queue for workers (SMS sends, AI calls, notifications).';
-comment on column private.jobs.locked_until is 'Visibility timeout: a running job whose lock passed is claimable again.';
+comment on column private.jobs.locked_until is
+  'Lease end: a running job whose lease passed is a lost lease, settled by the next claim or sweep.';
+comment on column private.jobs.attempts is
+  'Handler runs whose outcome was recorded (completed or failed); counted then, not at claim time.';
+comment on column private.jobs.lease_losses is
+  'Runs whose worker vanished before reporting (the lease expired while running).';
+comment on column private.jobs.max_lease_losses is
+  'Lease losses after which the job is dead-lettered (a handler that kills its worker every time).';
 comment on column private.jobs.idempotency_key is 'Enqueueing twice with the same key yields one job.';
 comment on column private.jobs.result is 'Output a waiting caller reads back (e.g. an AI draft).';
 
--- The claim scan: queued work by due time, plus running work whose lock expired.
-create index jobs_claimable_idx on private.jobs (priority, run_at) where status in ('queued', 'running');
+-- The claim scan: queued work by due time; running work by lease end (lost leases).
+create index jobs_claimable_idx on private.jobs (priority, run_at) where status = 'queued';
+create index jobs_lease_idx on private.jobs (locked_until) where status = 'running';
 create index jobs_client_idx on private.jobs (client_id) where client_id is not null;
 create index jobs_dead_idx on private.jobs (finished_at desc) where status = 'dead';
 
@@ -79,6 +99,48 @@ $$;
 comment on function private.enqueue_job(text, jsonb, timestamptz, text, uuid, integer, smallint) is
   'Adds a job (or returns the existing one with the same idempotency key).';
 
+create function private.settle_lost_leases(p_kinds text[] default null) returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  -- Running jobs whose lease passed: their worker vanished. Each is one lease loss; the job
+  -- goes back to the queue behind what is due now (run_at = now + 2^(losses-1) s, +-25 %,
+  -- capped at 10 minutes) or, out of lease losses or attempts, is dead-lettered here.
+  with lost as (
+    select j.id
+    from private.jobs j
+    where j.status = 'running'
+      and j.locked_until < now()
+      and (p_kinds is null or j.kind = any (p_kinds))
+    for update skip locked
+  ), settled as (
+    update private.jobs j
+    set status = case
+          when j.lease_losses + 1 >= j.max_lease_losses or j.attempts >= j.max_attempts then 'dead'
+          else 'queued'
+        end::private.job_status,
+        lease_losses = j.lease_losses + 1,
+        run_at = now() + make_interval(secs => least(600, power(2, j.lease_losses)) * (0.75 + random() * 0.5)),
+        last_error = left(format(
+          'lease lost %s time(s): worker %s did not report within its lease%s',
+          j.lease_losses + 1, coalesce(j.locked_by, '?'), coalesce(' (last error: ' || j.last_error || ')', '')
+        ), 4000),
+        locked_until = null,
+        locked_by = null,
+        finished_at = case
+          when j.lease_losses + 1 >= j.max_lease_losses or j.attempts >= j.max_attempts then now()
+        end
+    from lost
+    where j.id = lost.id
+    returning 1
+  )
+  select count(*)::integer from settled
+$$;
+comment on function private.settle_lost_leases(text[]) is
+  'Counts a lease loss on every running job (of p_kinds) whose lease passed: re-queued with backoff, '
+  'or dead-lettered once out of lease losses or attempts. Called by claim_jobs and sweep_jobs.';
+
 create function private.claim_jobs(
   p_worker text,
   p_kinds text[] default null,
@@ -89,29 +151,45 @@ language sql
 security definer
 set search_path = ''
 as $$
+  -- Lost leases first: nothing is left running past its lease while workers claim.
+  select private.settle_lost_leases(p_kinds);
+  -- Then due work in order. A due job that can no longer be retried (its caps were lowered,
+  -- or it was queued that way) is dead-lettered here instead of being handed out.
   with picked as (
     select j.id
     from private.jobs j
-    where j.status in ('queued', 'running')
+    where j.status = 'queued'
       and j.run_at <= now()
-      and (j.status = 'queued' or j.locked_until < now())
-      and j.attempts < j.max_attempts
       and (p_kinds is null or j.kind = any (p_kinds))
     order by j.priority, j.run_at
     limit p_limit
     for update skip locked
+  ), claimed as (
+    update private.jobs j
+    set status = case
+          when j.attempts >= j.max_attempts or j.lease_losses >= j.max_lease_losses then 'dead'
+          else 'running'
+        end::private.job_status,
+        locked_by = case when j.attempts < j.max_attempts and j.lease_losses < j.max_lease_losses then p_worker end,
+        locked_until = case
+          when j.attempts < j.max_attempts and j.lease_losses < j.max_lease_losses
+            then now() + make_interval(secs => p_visibility_seconds)
+        end,
+        finished_at = case when j.attempts >= j.max_attempts or j.lease_losses >= j.max_lease_losses then now() end,
+        last_error = case
+          when j.attempts >= j.max_attempts or j.lease_losses >= j.max_lease_losses
+            then coalesce(j.last_error, 'no attempts left')
+          else j.last_error
+        end
+    from picked
+    where j.id = picked.id
+    returning j.*
   )
-  update private.jobs j
-  set status = 'running',
-      attempts = j.attempts + 1,
-      locked_by = p_worker,
-      locked_until = now() + make_interval(secs => p_visibility_seconds)
-  from picked
-  where j.id = picked.id
-  returning j.*
+  select * from claimed where status = 'running'
 $$;
 comment on function private.claim_jobs(text, text[], integer, integer) is
-  'Claims up to p_limit due jobs for a worker (skip locked), with a visibility timeout.';
+  'Settles lost leases (settle_lost_leases), then claims up to p_limit due jobs for a worker (skip locked) '
+  'with a lease of p_visibility_seconds. Spends no attempt: attempts are counted when the outcome is recorded.';
 
 create function private.complete_job(p_id bigint, p_worker text, p_result jsonb default null)
 returns boolean
@@ -120,12 +198,13 @@ security definer
 set search_path = ''
 as $$
   update private.jobs
-  set status = 'done', result = p_result, finished_at = now(), locked_until = null, last_error = null
+  set status = 'done', attempts = attempts + 1, result = p_result, finished_at = now(), locked_until = null,
+      last_error = null
   where id = p_id and status = 'running' and locked_by = p_worker
   returning true
 $$;
 comment on function private.complete_job(bigint, text, jsonb) is
-  'Marks a claimed job done; false when the claim was lost (lock expired and re-claimed).';
+  'Marks a claimed job done (the run counts as an attempt); false when the lease was lost meanwhile.';
 
 create function private.fail_job(
   p_id bigint,
@@ -138,31 +217,34 @@ language sql
 security definer
 set search_path = ''
 as $$
+  -- This failure is attempt number attempts + 1.
   update private.jobs
-  set status = case when p_retry and attempts < max_attempts then 'queued' else 'dead' end::private.job_status,
+  set status = case when p_retry and attempts + 1 < max_attempts then 'queued' else 'dead' end::private.job_status,
+      attempts = attempts + 1,
       last_error = left(p_error, 4000),
       locked_until = null,
+      locked_by = null,
       -- Exponential backoff with jitter: 2^attempts seconds (capped at an hour) +- 25%.
       run_at = now() + make_interval(secs => coalesce(
         p_retry_in_seconds,
-        least(3600, power(2, attempts)) * (0.75 + random() * 0.5)
+        least(3600, power(2, attempts + 1)) * (0.75 + random() * 0.5)
       )),
-      finished_at = case when p_retry and attempts < max_attempts then null else now() end
+      finished_at = case when p_retry and attempts + 1 < max_attempts then null else now() end
   where id = p_id and status = 'running' and locked_by = p_worker
   returning status
 $$;
 comment on function private.fail_job(bigint, text, text, boolean, integer) is
-  'Records a failed attempt: re-queued with backoff, or dead-lettered after the last attempt.';
+  'Records a failed run as an attempt: re-queued with backoff, or dead-lettered after the last attempt.';
 
 create function private.release_jobs(p_worker text) returns integer
 language sql
 security definer
 set search_path = ''
 as $$
-  -- Graceful shutdown: give back unfinished claims without spending an attempt.
+  -- Graceful shutdown: give back unfinished claims (no attempt was spent on them).
   with released as (
     update private.jobs
-    set status = 'queued', attempts = greatest(attempts - 1, 0), locked_until = null, locked_by = null
+    set status = 'queued', locked_until = null, locked_by = null
     where status = 'running' and locked_by = p_worker
     returning 1
   )
@@ -174,32 +256,25 @@ language sql
 security definer
 set search_path = ''
 as $$
-  -- Running jobs whose lock expired after their last attempt are dead-lettered; finished
-  -- jobs older than 7 days are removed (dead ones are kept 30 days for inspection).
-  with dead as (
-    update private.jobs
-    set status = 'dead', finished_at = now(),
-        last_error = coalesce(last_error, 'worker lost the job after its last attempt')
-    where status = 'running' and locked_until < now() and attempts >= max_attempts
-    returning 1
-  ), purged as (
-    delete from private.jobs
-    where (status in ('done', 'canceled') and finished_at < now() - interval '7 days')
-       or (status = 'dead' and finished_at < now() - interval '30 days')
-    returning 1
-  )
-  select (select count(*) from dead)::integer
+  -- Lost leases of every kind are settled (re-queued with backoff, or dead-lettered) even
+  -- while no worker claims; finished jobs older than 7 days are removed (dead ones are kept
+  -- 30 days for inspection).
+  delete from private.jobs
+  where (status in ('done', 'canceled') and finished_at < now() - interval '7 days')
+     or (status = 'dead' and finished_at < now() - interval '30 days');
+  select private.settle_lost_leases(null);
 $$;
-comment on function private.sweep_jobs() is 'pg_cron sweeper: dead-letters lost jobs and purges old ones.';
+comment on function private.sweep_jobs() is
+  'pg_cron sweeper: settles lost leases of every kind (returns how many) and purges old jobs.';
 
 revoke all on private.jobs from public, anon, authenticated;
 revoke all on function private.enqueue_job(text, jsonb, timestamptz, text, uuid, integer, smallint),
-  private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
+  private.settle_lost_leases(text[]), private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
   private.fail_job(bigint, text, text, boolean, integer), private.release_jobs(text),
   private.sweep_jobs() from public, anon, authenticated;
 grant all on private.jobs to service_role;
 grant execute on function private.enqueue_job(text, jsonb, timestamptz, text, uuid, integer, smallint),
-  private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
+  private.settle_lost_leases(text[]), private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
   private.fail_job(bigint, text, text, boolean, integer), private.release_jobs(text),
   private.sweep_jobs() to service_role;
 

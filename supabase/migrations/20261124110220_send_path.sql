@@ -165,7 +165,7 @@ begin
   if v_msg.status = 'sending' then
     -- A previous attempt was recorded but its result never was (crash between the two).
     return jsonb_build_object(
-      'action', 'reconcile', 'to', v_msg.to_number, 'body', v_msg.content,
+      'action', 'reconcile', 'to', v_msg.to_number, 'from', v_msg.from_number, 'body', v_msg.content,
       'attempted_at', v_msg.send_started_at, 'attempts', v_msg.send_attempts
     );
   end if;

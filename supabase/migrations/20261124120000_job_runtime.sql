@@ -18,11 +18,10 @@ language sql
 security definer
 set search_path = ''
 as $$
-  -- Gives the claim back and reschedules: the attempt taken by the claim is returned, so
-  -- a message waiting for its window or its rate limit never runs out of attempts.
+  -- Gives the claim back and reschedules without counting an attempt, so a message waiting
+  -- for its window or its rate limit never runs out of attempts.
   update private.jobs
   set status = 'queued',
-      attempts = greatest(attempts - 1, 0),
       run_at = greatest(coalesce(p_until, now()), now()),
       locked_until = null,
       locked_by = null,

@@ -9,6 +9,7 @@ create function private.list_dead_jobs() returns table (
   payload jsonb,
   attempts integer,
   max_attempts integer,
+  lease_losses integer,
   last_error text,
   created_at timestamptz,
   finished_at timestamptz
@@ -18,7 +19,8 @@ stable
 security definer
 set search_path = ''
 as $$
-  select j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.last_error, j.created_at, j.finished_at
+  select j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.lease_losses, j.last_error, j.created_at,
+    j.finished_at
   from private.jobs j
   where j.status = 'dead'
     and j.client_id = (select private.current_client_id())
@@ -29,10 +31,12 @@ comment on function private.list_dead_jobs() is
   'Dead-lettered jobs of the caller''s client; empty for anyone but an active admin.';
 
 create view public.dead_jobs with (security_invoker = true) as
-select d.id, d.kind, d.payload, d.attempts, d.max_attempts, d.last_error, d.created_at, d.finished_at
+select d.id, d.kind, d.payload, d.attempts, d.max_attempts, d.lease_losses, d.last_error, d.created_at,
+  d.finished_at
 from private.list_dead_jobs() as d;
 comment on view public.dead_jobs is
-  'Admin view of background jobs that failed for good (newest first): what, why, when.';
+  'Admin view of background jobs that failed for good (newest first): what, why, when; attempts are '
+  'handler failures, lease_losses runs whose worker vanished.';
 
 revoke all on function private.list_dead_jobs() from public, anon;
 grant execute on function private.list_dead_jobs() to authenticated, service_role;
@@ -51,7 +55,7 @@ begin
     perform private.raise_error(403, 'only admins can retry failed jobs');
   end if;
   update private.jobs
-  set status = 'queued', attempts = 0, run_at = now(), finished_at = null,
+  set status = 'queued', attempts = 0, lease_losses = 0, run_at = now(), finished_at = null,
       locked_until = null, locked_by = null
   where id = p_job_id and status = 'dead' and client_id = (select private.current_client_id())
   returning id into v_id;
@@ -99,7 +103,11 @@ begin
     perform private.notify_staff(
       new.client_id,
       'A background job failed',
-      format('%s failed after %s attempt(s): %s', new.kind, new.attempts, coalesce(left(new.last_error, 300), 'no error text')),
+      format(
+        '%s failed after %s attempt(s)%s: %s', new.kind, new.attempts,
+        case when new.lease_losses > 0 then format(' and %s lost lease(s)', new.lease_losses) else '' end,
+        coalesce(left(new.last_error, 300), 'no error text')
+      ),
       'immediate',
       null,
       jsonb_build_object('job_id', new.id, 'kind', new.kind)

@@ -2,5 +2,5 @@
 
 from workers.handlers import (
     ai,  # noqa: F401 - ai.reply, ai.draft
-    sms,  # noqa: F401 - sms.send
+    sms,  # noqa: F401 - sms.send, sms.reconcile
 )

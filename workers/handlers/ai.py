@@ -70,7 +70,7 @@ async def _ai_failed(job: Job, ctx: Context, conversation_id: str, exc: BaseExce
             ctx.pool,
             conversation_id,
             "ai_unavailable",
-            f"The AI could not answer this lead after {job.attempts} attempt(s) ({detail}). "
+            f"The AI could not answer this lead after {job.attempt} attempt(s) ({detail}). "
             "Please reply yourself.",
         )
     if permanent:

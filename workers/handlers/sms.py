@@ -11,10 +11,14 @@ only acts on the decision:
   defer      reschedule the job to `until` without spending an attempt (runtime.Defer)
   skip       nothing to send (opted out, archived, paused for good, superseded...): done
   reconcile  an earlier attempt was recorded but its result never was (the worker died
-             between Twilio and the database): look the message up at Twilio (same To,
-             created since the attempt, same body). Found: record it, done. Not found:
-             return the message to pending and decide again. This is why a lead never
-             gets the same message twice, whatever crashes where.
+             between Twilio and the database): look the message up at Twilio (same To and
+             From, created since the attempt, same body). Found: record it, done. Not
+             found: release that attempt (message back to pending) and decide again. This
+             is why a lead never gets the same message twice, whatever crashes where.
+
+sms.reconcile runs the same `reconcile` for a stranded send, one whose sms.send job will not
+(dead-lettered, gone, or past its lease): enqueued when such a job dies and every minute by
+pg_cron (private.enqueue_stranded_reconciles).
 
 Twilio errors: 429 and auth/config errors mean Twilio did not take the message (the
 attempt is cleared, retried with backoff); 5xx and connection errors are ambiguous (the
@@ -105,19 +109,46 @@ def _when(value: Any) -> datetime | None:
 async def _find_at_twilio(client: Client, decision: dict[str, Any]) -> Any | None:
     """The message an interrupted attempt may have created, or None."""
     to, body = decision.get("to"), decision.get("body")
+    from_ = decision.get("from") or None
     attempted = _when(decision.get("attempted_at"))
     if not to or not body or attempted is None:
         raise PermanentError(f"cannot reconcile without to/body/attempted_at: {decision}")
     since = attempted - RECONCILE_SKEW
-    # Filter by To only and walk newest first: a message still queued at Twilio has no
-    # DateSent yet, so a DateSent filter could miss exactly the message we are looking for.
-    stream = await client.messages.stream_async(to=to, page_size=50)
+    # Filter by To (and From, unless a messaging service picked the sender) and walk newest
+    # first: a message still queued at Twilio has no DateSent yet, so a DateSent filter could
+    # miss exactly the message we are looking for.
+    filters: dict[str, Any] = {"to": to} if from_ is None else {"to": to, "from_": from_}
+    stream = await client.messages.stream_async(**filters, page_size=50)
     async for msg in stream:
         if msg.date_created and msg.date_created < since:
             break
         if msg.body == body and str(msg.direction or "").startswith("outbound"):
             return msg
     return None
+
+
+async def reconcile(ctx: Context, message_id: str, d: dict[str, Any]) -> tuple[str | None, str]:
+    """THE reconcile of an interrupted attempt (both sms.send and sms.reconcile use it): look
+    the message up at Twilio (To, From, body, since the attempt) and record what was found
+    with private.reconcile_send: found, it is recorded as sent with its SID and status; not
+    found, exactly this attempt is released (back to pending), never a newer one in flight.
+    Returns (SID or None, reconcile_send's outcome)."""
+    found = await _find_at_twilio(await _client(ctx), d)
+    sid = found.sid if found is not None else None
+    status = (found.status or "queued") if found is not None else None
+    segments = int(found.num_segments) if found is not None and found.num_segments else None
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "select private.reconcile_send(%s, %s, %s, %s, %s) as outcome",
+            (message_id, d.get("attempts"), sid, status, segments),
+        )
+        row = await cur.fetchone()
+    outcome = row["outcome"] if row else "gone"
+    if sid:
+        log.warning("message %s: interrupted attempt found at Twilio as %s", message_id, sid)
+    else:
+        log.info("message %s: interrupted attempt not at Twilio (%s)", message_id, outcome)
+    return sid, outcome
 
 
 @dataclass
@@ -191,18 +222,10 @@ async def send_sms(job: Job, ctx: Context) -> dict[str, Any] | None:
         raise PermanentError("sms.send job without message_id")
     decision = await _prepare(ctx, message_id)
     if decision["action"] == "reconcile":
-        found = await _find_at_twilio(await _client(ctx), decision)
-        if found is not None:
-            segments = int(found.num_segments) if found.num_segments else None
-            await _record(
-                ctx, message_id, found.sid, found.status or "queued", None, None, segments
-            )
-            log.warning(
-                "message %s: interrupted attempt found at Twilio as %s", message_id, found.sid
-            )
-            return {"status": "reconciled", "sid": found.sid}
-        await _record(ctx, message_id, None, "retry")  # never reached Twilio: decide again
-        decision = await _prepare(ctx, message_id)
+        sid, _ = await reconcile(ctx, message_id, decision)
+        if sid:
+            return {"status": "reconciled", "sid": sid}
+        decision = await _prepare(ctx, message_id)  # never reached Twilio: decide again
         if decision["action"] == "reconcile":  # someone else is mid-attempt: let it finish
             raise RetryableError("message is being sent by another attempt", retry_in=30)
     action = decision["action"]
@@ -213,6 +236,23 @@ async def send_sms(job: Job, ctx: Context) -> dict[str, Any] | None:
     if action == "skip":
         return {"status": "skipped", "reason": decision.get("reason")}
     raise PermanentError(f"unknown prepare_send action: {decision}")
+
+
+@handler("sms.reconcile")
+async def reconcile_sms(job: Job, ctx: Context) -> dict[str, Any] | None:
+    """A stranded send (sending, no SID, no live sms.send run; see the migration
+    20261124120200_send_reconcile.sql), looked up at Twilio before anything else happens."""
+    message_id = job.payload.get("message_id")
+    if not message_id:
+        raise PermanentError("sms.reconcile job without message_id")
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute("select private.stranded_send(%s) as d", (message_id,))
+        row = await cur.fetchone()
+    d = row["d"] if row else None
+    if d is None or d.get("attempts") != job.payload.get("attempt", d.get("attempts")):
+        return {"status": "resolved"}  # resolved meanwhile (recorded, or a newer attempt)
+    sid, outcome = await reconcile(ctx, message_id, d)
+    return {"status": "reconciled", "sid": sid} if sid else {"status": outcome}
 
 
 # ---------------------------------------------------------------------- batch path

@@ -1,0 +1,173 @@
+"""Chaos: a real worker process (`python -m workers`) sending through the Twilio stand-in is
+killed with SIGKILL at random moments, again and again, restarted after each kill, then left
+to drain cleanly. Whatever the kills interrupted, at the end every lead has its message
+exactly once at Twilio, every message row agrees with what Twilio received, and no job is
+left `running` or stuck.
+
+Each seed fixes the kill schedule and the stand-in's latency (deterministic per seed; the
+interleavings with the worker's own timing are not, which is the point). The figures per
+seed (trials, kills, sends interrupted and reconciled, lease losses) are printed; run with
+`-s` to see them, or `python -m bench.outreach.chaos_bench` for more seeds and trials.
+
+Knobs (environment, for the bench): CHAOS_SEEDS (comma-separated), CHAOS_TRIALS,
+CHAOS_LEADS, CHAOS_LEASE (seconds), CHAOS_BATCH, CHAOS_CONCURRENCY, CHAOS_DRAIN (seconds),
+CHAOS_LATENCY ("lo,hi" seconds), CHAOS_KILL_WITHIN (seconds), CHAOS_KINDS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import outreach_fixtures as fx
+from tests.outreach_fixtures import make_dataset, make_leads, make_sender, queue_sms, wait_for
+
+twilio_server, twilio, start_worker = fx.twilio_server, fx.twilio, fx.start_worker
+
+SEEDS = [int(s) for s in os.environ.get("CHAOS_SEEDS", "1,2,3").split(",") if s.strip()]
+TRIALS = int(os.environ.get("CHAOS_TRIALS", "6"))
+LEADS = int(os.environ.get("CHAOS_LEADS", "150"))
+LEASE = int(os.environ.get("CHAOS_LEASE", "3"))
+BATCH = int(os.environ.get("CHAOS_BATCH", "10"))
+CONCURRENCY = int(os.environ.get("CHAOS_CONCURRENCY", "2"))
+DRAIN = float(os.environ.get("CHAOS_DRAIN", "60"))
+# The stand-in's answer latency (drawn per seed) and the longest a worker lives before its kill.
+LATENCY = tuple(float(x) for x in os.environ.get("CHAOS_LATENCY", "0.2,0.5").split(","))
+KILL_WITHIN = float(os.environ.get("CHAOS_KILL_WITHIN", "2.0"))
+KINDS = os.environ.get("CHAOS_KINDS", "sms.send,sms.reconcile")
+
+pytestmark = pytest.mark.timeout(60 + TRIALS * 10 + DRAIN)
+
+
+def _settled(db, keys: list[str]) -> bool:
+    """Every send job finished (done or dead) and no message is mid-attempt or waiting."""
+    row = db.execute(
+        "select count(*) filter (where j.status not in ('done', 'dead')) as open"
+        " from private.jobs j where j.idempotency_key = any(%s)",
+        (keys,),
+    ).fetchone()
+    return row["open"] == 0
+
+
+def _figures(db, keys: list[str], ids: list[Any]) -> dict[str, Any]:
+    jobs = db.execute(
+        "select j.status::text as status, j.result ->> 'status' as outcome,"
+        " coalesce((to_jsonb(j) ->> 'lease_losses')::int, 0) as lease_losses,"
+        " j.locked_until < now() as lease_passed"
+        " from private.jobs j where j.idempotency_key = any(%s)",
+        (keys,),
+    ).fetchall()
+    reconcile_jobs = db.execute(
+        "select j.result ->> 'status' as outcome from private.jobs j"
+        " where j.kind = 'sms.reconcile' and (j.payload ->> 'message_id')::uuid = any(%s)",
+        (ids,),
+    ).fetchall()
+    msgs = db.execute(
+        "select status::text as status, send_attempts from public.messages where id = any(%s)",
+        (ids,),
+    ).fetchall()
+    return {
+        "jobs": dict(Counter(j["status"] for j in jobs)),
+        "stuck_running": sum(1 for j in jobs if j["status"] == "running" and j["lease_passed"]),
+        "reconciled": sum(1 for j in jobs if j["outcome"] == "reconciled")
+        + sum(1 for j in reconcile_jobs if j["outcome"] == "reconciled"),
+        "lease_losses": sum(j["lease_losses"] for j in jobs),
+        "messages": dict(Counter(m["status"] for m in msgs)),
+        "interrupted_attempts": sum(max(0, m["send_attempts"] - 1) for m in msgs),
+    }
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
+    db, twilio, start_worker, seed: int
+) -> None:
+    rng = random.Random(seed)
+    latency = round(rng.uniform(LATENCY[0], LATENCY[-1]), 2)
+    httpx.post(f"{twilio.base_url}/_fake/config", json={"latency": latency})
+
+    sender = make_sender(db)  # a messaging service: no per-number pacing
+    ds = make_dataset(db, sender.client_id)
+    leads = make_leads(db, sender, ds, LEADS)
+    ids = [queue_sms(db, lead["id"], f"Chaos {seed} #{i}") for i, lead in enumerate(leads)]
+    body_of = {
+        r["to_number"]: r["content"]
+        for r in db.execute(
+            "select to_number, content from public.messages where id = any(%s)", (ids,)
+        ).fetchall()
+    }
+    keys = [f"sms.send:{i}" for i in ids]
+    args = ("--kinds", KINDS, "--concurrency", str(CONCURRENCY), "--batch", str(BATCH))
+
+    kills = trials = 0
+    for _ in range(TRIALS):
+        if _settled(db, keys):
+            break
+        trials += 1
+        worker = start_worker(twilio.base_url, *args, visibility=LEASE)
+        # A random moment of the worker's life: while it starts, claims, waits on Twilio or
+        # records. The worker logs its banner once it is connected and claiming.
+        wait_for(lambda w=worker: "loops, kinds" in w.output(), 30, "worker started")
+        time.sleep(rng.uniform(0.0, KILL_WITHIN))
+        if worker.proc.poll() is None:
+            worker.kill()
+            kills += 1
+
+    # Clean drain: one worker left alone until every job is finished.
+    worker = start_worker(twilio.base_url, *args, visibility=LEASE)
+    drained = True
+    try:
+        wait_for(lambda: _settled(db, keys), DRAIN, "every send job finished")
+    except AssertionError:
+        drained = False
+    worker.terminate()
+
+    sent = [m for m in twilio.fake.sent() if m["to"] in body_of]
+    per_number = Counter(m["to"] for m in sent)
+    duplicates = sum(n - 1 for n in per_number.values() if n > 1)
+    without = [n for n in body_of if n not in per_number]
+    rows = db.execute(
+        "select to_number, twilio_sid, status::text as status, content from public.messages"
+        " where id = any(%s)",
+        (ids,),
+    ).fetchall()
+    at_twilio = {m["to"]: m for m in sent}
+    disagree = [
+        r["to_number"]
+        for r in rows
+        if r["to_number"] in at_twilio
+        and (
+            r["twilio_sid"] != at_twilio[r["to_number"]]["sid"]
+            or r["content"] != at_twilio[r["to_number"]]["body"]
+            or r["status"] not in ("queued", "sent", "delivered")
+        )
+    ]
+    figures = {
+        "seed": seed,
+        "latency": latency,
+        "lease": LEASE,
+        "batch": BATCH,
+        "leads": LEADS,
+        "trials": trials,
+        "kills": kills,
+        "sent": len(sent),
+        "duplicates": duplicates,
+        "leads_without_message": len(without),
+        "rows_disagreeing": len(disagree),
+        "drained": drained,
+        **_figures(db, keys, ids),
+    }
+    print("\nCHAOS " + json.dumps(figures, sort_keys=True))
+
+    assert duplicates == 0, f"{duplicates} duplicate sends: {figures}"
+    assert drained, f"jobs left unfinished: {figures}"
+    assert figures["jobs"] == {"done": LEADS}, figures
+    assert not without, f"{len(without)} leads without their message: {figures}"
+    assert not disagree, f"message rows disagreeing with Twilio: {disagree[:5]} {figures}"
+    assert kills >= 1
