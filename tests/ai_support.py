@@ -16,7 +16,7 @@ import psycopg
 from anthropic import AsyncAnthropic
 from psycopg.types.json import Jsonb
 
-import workers.handlers  # noqa: F401 - registers ai.reply / ai.draft
+import workers.handlers.ai  # noqa: F401 - registers ai.reply / ai.draft
 from dbr.db import async_pool
 from dbr.fakes.anthropic import FakeAnthropic
 from dbr.fakes.calcom import FakeCalcom

@@ -1,5 +1,5 @@
-"""Chaos: a real worker process (`python -m workers`) sending through the Twilio stand-in is
-killed with SIGKILL at random moments, again and again, restarted after each kill, then left
+"""Chaos: real worker processes (`python -m workers`) sending through the Twilio stand-in are
+killed with SIGKILL at random moments, again and again, replaced after each kill, then left
 to drain cleanly. Whatever the kills interrupted, at the end every lead has its message
 exactly once at Twilio, every message row agrees with what Twilio received, and no job is
 left `running` or stuck.
@@ -16,6 +16,7 @@ CHAOS_LATENCY ("lo,hi" seconds), CHAOS_KILL_WITHIN (seconds), CHAOS_KINDS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -32,15 +33,15 @@ from tests.outreach_fixtures import make_dataset, make_leads, make_sender, queue
 twilio_server, twilio, start_worker = fx.twilio_server, fx.twilio, fx.start_worker
 
 SEEDS = [int(s) for s in os.environ.get("CHAOS_SEEDS", "1,2,3").split(",") if s.strip()]
-TRIALS = int(os.environ.get("CHAOS_TRIALS", "6"))
-LEADS = int(os.environ.get("CHAOS_LEADS", "150"))
+TRIALS = int(os.environ.get("CHAOS_TRIALS", "8"))
+LEADS = int(os.environ.get("CHAOS_LEADS", "200"))
 LEASE = int(os.environ.get("CHAOS_LEASE", "3"))
 BATCH = int(os.environ.get("CHAOS_BATCH", "10"))
 CONCURRENCY = int(os.environ.get("CHAOS_CONCURRENCY", "2"))
 DRAIN = float(os.environ.get("CHAOS_DRAIN", "60"))
-# The stand-in's answer latency (drawn per seed) and the longest a worker lives before its kill.
+# The stand-in's answer latency (drawn per seed); how long a trial waits for sends to kill.
 LATENCY = tuple(float(x) for x in os.environ.get("CHAOS_LATENCY", "0.2,0.5").split(","))
-KILL_WITHIN = float(os.environ.get("CHAOS_KILL_WITHIN", "2.0"))
+KILL_WITHIN = float(os.environ.get("CHAOS_KILL_WITHIN", "3.0"))
 KINDS = os.environ.get("CHAOS_KINDS", "sms.send,sms.reconcile")
 
 pytestmark = pytest.mark.timeout(60 + TRIALS * 10 + DRAIN)
@@ -105,28 +106,46 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
     keys = [f"sms.send:{i}" for i in ids]
     args = ("--kinds", KINDS, "--concurrency", str(CONCURRENCY), "--batch", str(BATCH))
 
+    def start() -> Any:
+        return start_worker(twilio.base_url, *args, visibility=LEASE)
+
+    def up(w: Any) -> bool:
+        return "loops, kinds" in w.output()  # the banner: connected and claiming
+
+    # Two worker processes at a time, so a replacement's start-up (seconds of imports on a
+    # busy machine) overlaps the other's work. Each trial kills the older one at a random
+    # moment while it sends: after 1..2 batches more reached Twilio, plus up to one latency,
+    # so kills land before Twilio answered, between the answer and the record, or between
+    # the record and the completion; then a fresh worker replaces it.
+    t0 = time.monotonic()
     kills = trials = 0
+    workers = [start(), start()]
     for _ in range(TRIALS):
         if _settled(db, keys):
             break
         trials += 1
-        worker = start_worker(twilio.base_url, *args, visibility=LEASE)
-        # A random moment of the worker's life: while it starts, claims, waits on Twilio or
-        # records. The worker logs its banner once it is connected and claiming.
-        wait_for(lambda w=worker: "loops, kinds" in w.output(), 30, "worker started")
-        time.sleep(rng.uniform(0.0, KILL_WITHIN))
-        if worker.proc.poll() is None:
-            worker.kill()
+        victim = workers[0]
+        wait_for(lambda w=victim: up(w), 60, "worker started")
+        target = len(twilio.fake.messages) + rng.randint(1, 2 * BATCH)
+        # (no sends coming quickly, e.g. all left work is leased: kill it anyway)
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda t=target: len(twilio.fake.messages) >= t, KILL_WITHIN, "sends")
+        time.sleep(rng.uniform(0.0, latency))
+        if victim.proc.poll() is None:
+            victim.kill()
             kills += 1
+        workers = [*workers[1:], start()]
 
-    # Clean drain: one worker left alone until every job is finished.
-    worker = start_worker(twilio.base_url, *args, visibility=LEASE)
+    # Clean drain: the workers still alive are left alone until every job is finished.
+    t1 = time.monotonic()
     drained = True
     try:
         wait_for(lambda: _settled(db, keys), DRAIN, "every send job finished")
     except AssertionError:
         drained = False
-    worker.terminate()
+    t2 = time.monotonic()
+    for w in workers:
+        w.terminate()
 
     sent = [m for m in twilio.fake.sent() if m["to"] in body_of]
     per_number = Counter(m["to"] for m in sent)
@@ -161,6 +180,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
         "leads_without_message": len(without),
         "rows_disagreeing": len(disagree),
         "drained": drained,
+        "chaos_seconds": round(t1 - t0, 1),
+        "drain_seconds": round(t2 - t1, 1),
         **_figures(db, keys, ids),
     }
     print("\nCHAOS " + json.dumps(figures, sort_keys=True))

@@ -24,12 +24,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    import workers.handlers  # noqa: F401 - registers every handler
+    from workers import handlers
     from workers.runtime import WorkerPool
 
+    kinds = [k for k in args.kinds.split(",") if k] or None
+    handlers.load(kinds)  # only the modules serving these kinds (every one without --kinds)
     pool = WorkerPool(
         get_settings(),
-        kinds=[k for k in args.kinds.split(",") if k] or None,
+        kinds=kinds,
         concurrency=args.concurrency,
         batch_size=args.batch,
         grace_seconds=args.grace,

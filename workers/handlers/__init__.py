@@ -1,6 +1,19 @@
-"""Job handlers, one module per domain. Importing this package registers them all."""
+"""Job handlers, one module per domain, named by the first part of the job kinds it serves
+(`sms` serves sms.send and sms.reconcile, `ai` serves ai.reply and ai.draft). Importing a
+module registers its handlers; `load(kinds)` imports the modules serving `kinds` (all of
+them without kinds), so a worker for sms.* never pays the AI SDK's import time."""
 
-from workers.handlers import (
-    ai,  # noqa: F401 - ai.reply, ai.draft
-    sms,  # noqa: F401 - sms.send, sms.reconcile
-)
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+DOMAINS = ("ai", "sms")
+
+
+def load(kinds: Iterable[str] | None = None) -> None:
+    """Register the handlers serving `kinds` (every handler when empty)."""
+    wanted = {k.split(".", 1)[0] for k in kinds or ()} or set(DOMAINS)
+    for domain in DOMAINS:
+        if domain in wanted:
+            importlib.import_module(f"workers.handlers.{domain}")
