@@ -34,7 +34,7 @@ twilio_server, twilio, start_worker = fx.twilio_server, fx.twilio, fx.start_work
 
 SEEDS = [int(s) for s in os.environ.get("CHAOS_SEEDS", "1,2,3").split(",") if s.strip()]
 TRIALS = int(os.environ.get("CHAOS_TRIALS", "8"))
-LEADS = int(os.environ.get("CHAOS_LEADS", "200"))
+LEADS = int(os.environ.get("CHAOS_LEADS", "300"))
 LEASE = int(os.environ.get("CHAOS_LEASE", "3"))
 BATCH = int(os.environ.get("CHAOS_BATCH", "10"))
 CONCURRENCY = int(os.environ.get("CHAOS_CONCURRENCY", "2"))
@@ -42,6 +42,8 @@ DRAIN = float(os.environ.get("CHAOS_DRAIN", "60"))
 # The stand-in's answer latency (drawn per seed); how long a trial waits for sends to kill.
 LATENCY = tuple(float(x) for x in os.environ.get("CHAOS_LATENCY", "0.2,0.5").split(","))
 KILL_WITHIN = float(os.environ.get("CHAOS_KILL_WITHIN", "3.0"))
+# Share of trials that kill the worker holding a previously lost job (the crash loop).
+CRASH_LOOP = float(os.environ.get("CHAOS_CRASH_LOOP", "0.5"))
 KINDS = os.environ.get("CHAOS_KINDS", "sms.send,sms.reconcile")
 
 pytestmark = pytest.mark.timeout(60 + TRIALS * 10 + DRAIN)
@@ -112,11 +114,28 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
     def up(w: Any) -> bool:
         return "loops, kinds" in w.output()  # the banner: connected and claiming
 
-    # Two worker processes at a time, so a replacement's start-up (seconds of imports on a
-    # busy machine) overlaps the other's work. Each trial kills the older one at a random
-    # moment while it sends: after 1..2 batches more reached Twilio, plus up to one latency,
-    # so kills land before Twilio answered, between the answer and the record, or between
-    # the record and the completion; then a fresh worker replaces it.
+    def holding_lost_job() -> Any:
+        """A started worker now running one of our jobs that a killed worker held before
+        (the crash loop: the same jobs taken again and killed again), or None."""
+        row = db.execute(
+            "select j.locked_by from private.jobs j where j.idempotency_key = any(%s)"
+            " and j.status = 'running' and j.locked_until > now()"
+            " and (j.attempts >= 2 or coalesce((to_jsonb(j) ->> 'lease_losses')::int, 0) >= 1)"
+            " limit 1",
+            (keys,),
+        ).fetchone()
+        if row is None:
+            return None
+        return next((w for w in workers if up(w) and f":{w.proc.pid}:" in row["locked_by"]), None)
+
+    # Two worker processes at a time, so a replacement's start-up overlaps the other's work.
+    # Each trial kills one at a random moment, of one of two kinds (drawn from the seed):
+    #   while sending   the older worker, once 1..2 more batches reached Twilio, plus up to one
+    #                   latency: before Twilio answered, between the answer and the record, or
+    #                   between the record and the completion;
+    #   crash loop      whichever worker holds a job a killed worker held before, as soon as
+    #                   it has claimed it (what a crash-looping deploy does to its first jobs).
+    # Then a fresh worker replaces it.
     t0 = time.monotonic()
     kills = trials = 0
     workers = [start(), start()]
@@ -126,15 +145,20 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
         trials += 1
         victim = workers[0]
         wait_for(lambda w=victim: up(w), 60, "worker started")
-        target = len(twilio.fake.messages) + rng.randint(1, 2 * BATCH)
-        # (no sends coming quickly, e.g. all left work is leased: kill it anyway)
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda t=target: len(twilio.fake.messages) >= t, KILL_WITHIN, "sends")
-        time.sleep(rng.uniform(0.0, latency))
+        if rng.random() < CRASH_LOOP:
+            # (nothing lost and re-claimed in time: the older worker goes instead)
+            with contextlib.suppress(AssertionError):
+                victim = wait_for(holding_lost_job, LEASE + 5, "a lost job re-claimed")
+        else:
+            target = len(twilio.fake.messages) + rng.randint(1, 2 * BATCH)
+            # (no sends coming quickly, e.g. all left work is leased: kill it anyway)
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda t=target: len(twilio.fake.messages) >= t, KILL_WITHIN, "sends")
+            time.sleep(rng.uniform(0.0, latency))
         if victim.proc.poll() is None:
             victim.kill()
             kills += 1
-        workers = [*workers[1:], start()]
+        workers = [w for w in workers if w is not victim] + [start()]
 
     # Clean drain: the workers still alive are left alone until every job is finished.
     t1 = time.monotonic()
