@@ -140,6 +140,8 @@ $$;
 comment on function private.settle_lost_leases(text[]) is
   'Counts a lease loss on every running job (of p_kinds) whose lease passed: re-queued with backoff, '
   'or dead-lettered once out of lease losses or attempts. Called by claim_jobs and sweep_jobs.';
+revoke all on function private.settle_lost_leases(text[]) from public, anon, authenticated;
+grant execute on function private.settle_lost_leases(text[]) to service_role;
 
 create function private.claim_jobs(
   p_worker text,
@@ -269,12 +271,12 @@ comment on function private.sweep_jobs() is
 
 revoke all on private.jobs from public, anon, authenticated;
 revoke all on function private.enqueue_job(text, jsonb, timestamptz, text, uuid, integer, smallint),
-  private.settle_lost_leases(text[]), private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
+  private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
   private.fail_job(bigint, text, text, boolean, integer), private.release_jobs(text),
   private.sweep_jobs() from public, anon, authenticated;
 grant all on private.jobs to service_role;
 grant execute on function private.enqueue_job(text, jsonb, timestamptz, text, uuid, integer, smallint),
-  private.settle_lost_leases(text[]), private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
+  private.claim_jobs(text, text[], integer, integer), private.complete_job(bigint, text, jsonb),
   private.fail_job(bigint, text, text, boolean, integer), private.release_jobs(text),
   private.sweep_jobs() to service_role;
 
