@@ -134,7 +134,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
     #                   latency: before Twilio answered, between the answer and the record, or
     #                   between the record and the completion;
     #   crash loop      whichever worker holds a job a killed worker held before, as soon as
-    #                   it has claimed it (what a crash-looping deploy does to its first jobs).
+    #                   it has claimed it (what a crash-looping deploy does to its first jobs);
+    #                   never the first trial: it needs a job lost before.
     # Then a fresh worker replaces it.
     t0 = time.monotonic()
     kills = trials = 0
@@ -145,7 +146,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
         trials += 1
         victim = workers[0]
         wait_for(lambda w=victim: up(w), 60, "worker started")
-        if rng.random() < CRASH_LOOP:
+        crash_loop = rng.random() < CRASH_LOOP
+        if crash_loop and kills:  # (a crash loop needs a job lost before)
             # (nothing lost and re-claimed in time: the older worker goes instead)
             with contextlib.suppress(AssertionError):
                 victim = wait_for(holding_lost_job, LEASE + 5, "a lost job re-claimed")
