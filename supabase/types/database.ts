@@ -1243,6 +1243,7 @@ export type Database = {
           "id": number | null;
           "kind": string | null;
           "last_error": string | null;
+          "lease_losses": number | null;
           "max_attempts": number | null;
           "payload": Json | null;
         };
