@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['seed']:>4} " + " ".join(f"{r[k]:>12}" for k in keys) + f"  {r['jobs']}")
         total.update({k: r[k] for k in keys})
         total["dead"] += r["jobs"].get("dead", 0)
-        total["failed_runs"] += int(
+        total["failed_runs"] += bool(
             r["duplicates"]
             or r["leads_without_message"]
             or r["rows_disagreeing"]
