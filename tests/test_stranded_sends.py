@@ -172,3 +172,18 @@ def test_scheduled_reconcile_finds_sends_stranded_while_no_worker_ran(db, twilio
             (mid,),
         )
         db.execute("update public.messages set status = 'canceled' where id = %s", (mid,))
+
+
+def test_a_send_job_with_a_malformed_payload_still_dead_letters(db):
+    """The dead-send trigger must never stop a job from being recorded as dead."""
+    job_id = db.execute(
+        "select private.enqueue_job('sms.send', %s::jsonb) as id", ('{"message_id": "nope"}',)
+    ).fetchone()["id"]
+    db.execute(
+        "update private.jobs set status = 'running', locked_by = 'w',"
+        " locked_until = now() - interval '1 second', max_lease_losses = 1 where id = %s",
+        (job_id,),
+    )
+    db.execute("select private.sweep_jobs()")
+    row = db.execute("select status::text as s from private.jobs where id = %s", (job_id,))
+    assert row.fetchone()["s"] == "dead"

@@ -147,7 +147,13 @@ set search_path = ''
 as $$
 begin
   -- A send job that dies mid-attempt: look the message up at Twilio now, not at the next cron.
-  perform private.enqueue_send_reconcile((new.payload ->> 'message_id')::uuid);
+  -- Nothing here may stop a job from being recorded as dead (a malformed payload, say): the
+  -- minute's scan is the fallback.
+  begin
+    perform private.enqueue_send_reconcile((new.payload ->> 'message_id')::uuid);
+  exception when others then
+    raise warning 'reconcile for dead job % not enqueued: %', new.id, sqlerrm;
+  end;
   return null;
 end
 $$;
