@@ -11,9 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 
-from api.errors import ApiError
 from dbr.auth import Caller, InvalidToken, verify_token
 from dbr.db import as_caller, as_service
+from dbr.errors import DbrError
 from dbr.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Supabase access token")
@@ -35,9 +35,9 @@ async def _enforce_rate_limit(pool: AsyncConnectionPool, subject: str, limit: in
         row = await cur.fetchone()
     if row and not row["allowed"]:
         retry = int(row["retry_after_seconds"])
-        raise ApiError(
-            429,
+        raise DbrError(
             "Too many requests; slow down.",
+            status=429,
             details={"limit_per_minute": limit, "retry_after_seconds": retry},
             headers={"Retry-After": str(retry)},
         )
@@ -49,22 +49,22 @@ async def current_caller(
     pool: Annotated[AsyncConnectionPool, Depends(pool_dep)],
 ) -> Caller:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise ApiError(
-            401,
+        raise DbrError(
             "Sign in first: a bearer token is required.",
+            status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
         caller = verify_token(settings, creds.credentials)
     except InvalidToken as exc:
-        raise ApiError(
-            401,
+        raise DbrError(
             "The access token is invalid or expired.",
+            status=401,
             details={"reason": str(exc)},
             headers={"WWW-Authenticate": "Bearer"},
         ) from exc
     if caller.role == "anon":
-        raise ApiError(401, "Sign in first: an anonymous token is not enough.")
+        raise DbrError("Sign in first: an anonymous token is not enough.", status=401)
     subject = str(caller.user_id) if caller.user_id else "service_role"
     await _enforce_rate_limit(pool, f"user:{subject}", settings.api_rate_limit_per_minute)
     return caller

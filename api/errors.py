@@ -1,4 +1,7 @@
-"""The seed's error body, `{"error": {"code", "message", "details"}}`, for every failure.
+"""The API contract's error body, `{"error": {"code", "message", "details"}}`, for every failure.
+
+A refusal raised in code is a `dbr.errors.DbrError` (or a domain subclass of it), answered by
+one handler with its own status, code, details and headers.
 
 SQL functions refuse with PostgREST's custom error (`private.raise_error`, SQLSTATE PGRST);
 a database error is answered by `dbr.postgrest`, PostgREST's own rules, so a rule enforced in
@@ -16,29 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dbr.postgrest import SEED_CODES, seed_error, translate
+from dbr.errors import DbrError, code_for
+from dbr.postgrest import seed_error, translate
 
 log = logging.getLogger("dbr.api")
-
-_STATUS_CODES = SEED_CODES
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        details: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code or _STATUS_CODES.get(status, "ERROR")
-        self.message = message
-        self.details = details
-        self.headers = headers
 
 
 def error_response(
@@ -49,19 +33,13 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {
-        "error": {
-            "code": code or _STATUS_CODES.get(status, "ERROR"),
-            "message": message,
-            "details": details,
-        }
-    }
+    body = {"error": {"code": code or code_for(status), "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DbrError)
+    async def _refused(_: Request, exc: DbrError) -> JSONResponse:
         return error_response(
             exc.status, exc.message, code=exc.code, details=exc.details, headers=exc.headers
         )

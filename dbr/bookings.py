@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from dbr.auth import Caller
 from dbr.db import as_caller, as_service
+from dbr.errors import DbrError
 from dbr.providers.calcom import (
     Attendee,
     CalcomBooking,
@@ -45,15 +46,10 @@ PLACEHOLDER_EMAIL_DOMAIN = "sms-lead.invalid"
 MAX_DAYS_AHEAD = 365
 
 
-class BookingError(Exception):
+class BookingError(DbrError):
     """A booking request that cannot be served (not a Cal.com failure)."""
 
     status = 400
-
-    def __init__(self, message: str, *, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class LeadNotFound(BookingError):

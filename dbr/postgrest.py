@@ -25,24 +25,7 @@ from typing import Any
 
 import psycopg
 
-# The seed's error codes by HTTP status (the ones private.raise_error defaults to, and the
-# rest FastAPI needs).
-SEED_CODES: dict[int, str] = {
-    400: "VALIDATION_ERROR",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
-    500: "INTERNAL_ERROR",
-    502: "BAD_GATEWAY",
-    503: "SERVICE_UNAVAILABLE",
-    504: "TIMEOUT",
-}
+from dbr.errors import code_for
 
 # PostgREST's table, exact codes first, then two-character classes (order as documented).
 _EXACT: dict[str, int] = {
@@ -164,7 +147,7 @@ def seed_code(err: PostgrestError) -> str:
     otherwise the seed's code for the status."""
     if _SEED_WORD.fullmatch(err.code):
         return err.code
-    return SEED_CODES.get(err.status, "ERROR")
+    return code_for(err.status)
 
 
 def seed_error(err: PostgrestError) -> dict[str, Any]:

@@ -27,17 +27,30 @@ from psycopg import sql
 
 from dbr.auth import Caller
 from dbr.db import as_caller_sync
-from dbr.postgrest import PostgrestError, translate
+from dbr.errors import DbrError
+from dbr.postgrest import PostgrestError, seed_error, translate
 
 SCHEMA = "public"  # PostgREST's db-schemas on Supabase
 
 
-class RpcError(Exception):
-    """The request failed; `error` is what a PostgREST client would receive."""
+class RpcError(DbrError):
+    """The request failed; `error` is what a PostgREST client would receive (status and
+    PostgREST's body), `code`/`message`/`details` the same failure in the API contract's
+    words."""
 
     def __init__(self, error: PostgrestError) -> None:
-        super().__init__(f"HTTP {error.status}: {error.message}")
+        body = seed_error(error)["error"]
+        super().__init__(
+            body["message"],
+            status=error.status,
+            code=body["code"],
+            details=body["details"],
+            headers=error.headers or None,
+        )
         self.error = error
+
+    def __str__(self) -> str:
+        return f"HTTP {self.error.status}: {self.error.message}"
 
 
 @dataclass(frozen=True)

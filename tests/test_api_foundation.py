@@ -12,8 +12,11 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from api.deps import UserDb
-from api.errors import ApiError
 from api.main import create_app
+from dbr.bookings import BookingError, LeadOptedOut
+from dbr.datasets.errors import DatasetError, NotCsv
+from dbr.errors import DbrError
+from dbr.rpc import RpcError
 from tests.support import make_client, make_user
 
 
@@ -125,7 +128,17 @@ async def boom() -> dict:
 
 @probe.get("/teapot")
 async def teapot() -> dict:
-    raise ApiError(409, "already done", details={"id": 1})
+    raise DbrError("already done", status=409, details={"id": 1})
+
+
+@probe.get("/domain/{kind}")
+async def domain_error(kind: str) -> dict:
+    # Raised from library code as it is, with no translation in the route.
+    if kind == "csv":
+        raise NotCsv("This file is a workbook, not CSV.")
+    if kind == "opted-out":
+        raise LeadOptedOut(uuid.UUID(int=7))
+    raise BookingError("Retry later.", status=429, headers={"Retry-After": "9"})
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +192,19 @@ def test_unexpected_error_is_500_without_internals(probe_api):
 def test_api_error_keeps_status_and_details(probe_api):
     err = assert_error(probe_api.get("/probe/teapot"), 409, "CONFLICT")
     assert err["details"] == {"id": 1}
+
+
+def test_domain_errors_are_answered_by_the_one_handler(probe_api):
+    """Every domain error is a DbrError: raised as is from a route, it is answered with its
+    own status, the code of that status and its details."""
+    assert all(issubclass(e, DbrError) for e in (DatasetError, BookingError, RpcError))
+    err = assert_error(probe_api.get("/probe/domain/csv"), 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert err["message"] == "This file is a workbook, not CSV."
+    err = assert_error(probe_api.get("/probe/domain/opted-out"), 409, "CONFLICT")
+    assert err["details"] == {"lead_id": str(uuid.UUID(int=7)), "reason": "opted_out"}
+    resp = probe_api.get("/probe/domain/other")
+    assert_error(resp, 429, "RATE_LIMITED")
+    assert resp.headers["Retry-After"] == "9"
 
 
 def test_rate_limit_is_shared_across_api_processes(settings, db, token_for):

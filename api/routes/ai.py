@@ -18,10 +18,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from api.deps import CallerDep, PoolDep
-from api.errors import ApiError
 from api.openapi import error_responses
 from dbr.auth import Caller
 from dbr.db import as_caller
+from dbr.errors import DbrError
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -77,19 +77,21 @@ async def ai_generate(body: GenerateBody, caller: CallerDep, pool: PoolDep) -> d
     while True:
         job = await _one(pool, caller, "select private.ai_draft_job(%s) as r", job_id)
         if job is None:
-            raise ApiError(404, "The draft request was not found.", details={"job_id": job_id})
+            raise DbrError(
+                "The draft request was not found.", status=404, details={"job_id": job_id}
+            )
         if job["status"] == "done" and job["result"]:
             return _shape(job["result"])
         if job["status"] in ("dead", "canceled"):
-            raise ApiError(
-                503,
+            raise DbrError(
                 "The AI could not write a draft right now; try again shortly.",
+                status=503,
                 details={"job_id": job_id, "reason": job.get("last_error")},
             )
         if time.monotonic() >= deadline:
-            raise ApiError(
-                504,
+            raise DbrError(
                 "The AI draft is taking longer than expected; try again in a moment.",
+                status=504,
                 details={"job_id": job_id, "timeout_seconds": DRAFT_TIMEOUT_SECONDS},
             )
         await asyncio.sleep(POLL_SECONDS)

@@ -27,10 +27,10 @@ from pydantic import (
 )
 
 from api.deps import CallerDep, PoolDep
-from api.errors import ApiError
 from api.openapi import ErrorBody
-from dbr.bookings import MAX_DAYS_AHEAD, BookingError, book_for_lead, slots_for_client
+from dbr.bookings import MAX_DAYS_AHEAD, book_for_lead, slots_for_client
 from dbr.db import as_caller
+from dbr.errors import DbrError
 from dbr.providers.calcom import CalcomClient, CalcomError, calcom_client, zone
 
 router = APIRouter(prefix="/api/calcom", tags=["calcom"])
@@ -146,29 +146,29 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
 
 
-def calcom_failure(exc: CalcomError) -> ApiError:
+def calcom_failure(exc: CalcomError) -> DbrError:
     """The seed's error body for a Cal.com failure (never a fabricated success)."""
     details = {"provider": "calcom", "status": exc.status, "code": exc.code}
     if exc.code == "not_configured":
-        return ApiError(503, exc.message, code="CALCOM_NOT_CONFIGURED", details=details)
+        return DbrError(exc.message, status=503, code="CALCOM_NOT_CONFIGURED", details=details)
     if exc.slot_unavailable:
-        return ApiError(
-            409,
+        return DbrError(
             "That time is no longer available; pick another slot.",
+            status=409,
             code="SLOT_UNAVAILABLE",
             details={**details, "reason": exc.message},
         )
     if exc.retryable:
-        return ApiError(
-            503,
+        return DbrError(
             "Cal.com is not available right now; try again in a moment.",
+            status=503,
             code="CALCOM_UNAVAILABLE",
             details=details,
             headers={"Retry-After": "30"},
         )
-    return ApiError(
-        502,
+    return DbrError(
         "Cal.com refused the request.",
+        status=502,
         code="CALCOM_ERROR",
         details={**details, "reason": exc.message},
     )
@@ -183,7 +183,7 @@ async def check_availability(
         row = await (await conn.execute("select private.current_client_id() as id")).fetchone()
     client_id = row["id"] if row else None
     if client_id is None:
-        raise ApiError(403, "You are not an active member of any client.")
+        raise DbrError("You are not an active member of any client.", status=403)
     try:
         slots = await slots_for_client(
             pool, calcom, client_id=client_id, day=body.date, time_zone=body.timezone
@@ -207,8 +207,6 @@ async def create_booking(
             notes=body.notes,
             acting_user=caller,
         )
-    except BookingError as exc:
-        raise ApiError(exc.status, exc.message, details=exc.details) from exc
     except CalcomError as exc:
         raise calcom_failure(exc) from exc
     return {"booking": booking.to_seed()}

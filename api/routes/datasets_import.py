@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,9 +17,8 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, PoolDep, SettingsDep
-from api.errors import ApiError
 from api.openapi import error_responses
-from dbr.datasets.errors import BadCsv, DatasetError, TooLarge
+from dbr.datasets.errors import BadCsv, TooLarge
 from dbr.datasets.importer import (
     CALLER_SQL,
     DATASET_SQL,
@@ -61,14 +58,6 @@ _UPLOAD_BODY = {
 }
 
 
-@contextmanager
-def _as_api_errors() -> Iterator[None]:
-    try:
-        yield
-    except DatasetError as exc:
-        raise ApiError(exc.status, exc.message, code=exc.code, details=exc.details) from exc
-
-
 def _uuid_field(value: str | None, name: str) -> uuid.UUID | None:
     if value is None or not value.strip():
         return None
@@ -99,64 +88,63 @@ insert into public.csv_uploads (
 async def upload(
     request: Request, caller: CallerDep, pool: PoolDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    with _as_api_errors():
-        # Who first: a read-only member is refused before a byte of the file is read.
-        async with as_caller(pool, caller) as conn:
-            ctx = context_from_row(await (await conn.execute(CALLER_SQL)).fetchone())
+    # Who first: a read-only member is refused before a byte of the file is read.
+    async with as_caller(pool, caller) as conn:
+        ctx = context_from_row(await (await conn.execute(CALLER_SQL)).fetchone())
 
-        declared = request.headers.get("content-length")
-        too_big = settings.max_upload_bytes + _ENVELOPE_BYTES
-        if declared and declared.isdigit() and int(declared) > too_big:
-            raise TooLarge(
-                f"The file is larger than the {settings.max_upload_bytes // 2**20} MB limit.",
-                details={"max_bytes": settings.max_upload_bytes},
-            )
-
-        storage = get_storage(settings)
-        receiver = UploadReceiver(
-            request.headers.get("content-type"), storage.incoming_dir(), settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    too_big = settings.max_upload_bytes + _ENVELOPE_BYTES
+    if declared and declared.isdigit() and int(declared) > too_big:
+        raise TooLarge(
+            f"The file is larger than the {settings.max_upload_bytes // 2**20} MB limit.",
+            details={"max_bytes": settings.max_upload_bytes},
         )
-        try:
-            async for chunk in request.stream():
-                receiver.feed(chunk)
-            received = receiver.finish()
-            if received.path is None:
-                raise BadCsv("No file: send the CSV in a form field named 'file'.")
-            dataset_id = _uuid_field(received.fields.get("dataset_id"), "dataset_id")
-            preview = await asyncio.to_thread(build_preview, received.path, ctx.region)
 
-            upload_id = uuid.uuid4()
-            key = f"{ctx.client_id}/{upload_id}.csv"
-            url = storage.url(CSV_UPLOADS, key)
-            columns = [c.as_json() for c in preview.columns]
-            async with as_caller(pool, caller) as conn:
-                if dataset_id is not None:
-                    row = await (await conn.execute(DATASET_SQL, (dataset_id,))).fetchone()
-                    dataset_from_row(row, dataset_id)
-                cur = await conn.execute(
-                    _INSERT_UPLOAD,
-                    {
-                        "id": upload_id,
-                        "dataset_id": dataset_id,
-                        "filename": received.filename,
-                        "url": url,
-                        "size": received.size,
-                        "encoding": preview.dialect.encoding,
-                        "delimiter": preview.dialect.delimiter,
-                        "header_line": preview.header_line,
-                        "rows": preview.rows_detected,
-                        "columns": Jsonb(columns),
-                    },
-                )
-                # The key is the database's (<client_id>/<id>.csv, set by a trigger), the same
-                # as `key` above. Stored inside the transaction: if storing fails, the row is
-                # rolled back.
-                stored = await cur.fetchone()
-                if stored is None or stored["storage_path"] != key:
-                    raise RuntimeError(f"upload {upload_id}: unexpected storage key")
-                await asyncio.to_thread(storage.put_file, CSV_UPLOADS, key, received.path)
-        finally:
-            receiver.discard()
+    storage = get_storage(settings)
+    receiver = UploadReceiver(
+        request.headers.get("content-type"), storage.incoming_dir(), settings.max_upload_bytes
+    )
+    try:
+        async for chunk in request.stream():
+            receiver.feed(chunk)
+        received = receiver.finish()
+        if received.path is None:
+            raise BadCsv("No file: send the CSV in a form field named 'file'.")
+        dataset_id = _uuid_field(received.fields.get("dataset_id"), "dataset_id")
+        preview = await asyncio.to_thread(build_preview, received.path, ctx.region)
+
+        upload_id = uuid.uuid4()
+        key = f"{ctx.client_id}/{upload_id}.csv"
+        url = storage.url(CSV_UPLOADS, key)
+        columns = [c.as_json() for c in preview.columns]
+        async with as_caller(pool, caller) as conn:
+            if dataset_id is not None:
+                row = await (await conn.execute(DATASET_SQL, (dataset_id,))).fetchone()
+                dataset_from_row(row, dataset_id)
+            cur = await conn.execute(
+                _INSERT_UPLOAD,
+                {
+                    "id": upload_id,
+                    "dataset_id": dataset_id,
+                    "filename": received.filename,
+                    "url": url,
+                    "size": received.size,
+                    "encoding": preview.dialect.encoding,
+                    "delimiter": preview.dialect.delimiter,
+                    "header_line": preview.header_line,
+                    "rows": preview.rows_detected,
+                    "columns": Jsonb(columns),
+                },
+            )
+            # The key is the database's (<client_id>/<id>.csv, set by a trigger), the same
+            # as `key` above. Stored inside the transaction: if storing fails, the row is
+            # rolled back.
+            stored = await cur.fetchone()
+            if stored is None or stored["storage_path"] != key:
+                raise RuntimeError(f"upload {upload_id}: unexpected storage key")
+            await asyncio.to_thread(storage.put_file, CSV_UPLOADS, key, received.path)
+    finally:
+        receiver.discard()
 
     return {
         "upload": {
@@ -208,11 +196,10 @@ async def map_and_import(
         source="api",
     )
     storage = get_storage(settings)
-    with _as_api_errors():
-        result = await asyncio.to_thread(
-            as_caller_on_new_connection,
-            settings.database_url,
-            caller,
-            lambda conn: import_upload(conn, storage, target),
-        )
+    result = await asyncio.to_thread(
+        as_caller_on_new_connection,
+        settings.database_url,
+        caller,
+        lambda conn: import_upload(conn, storage, target),
+    )
     return result.response()

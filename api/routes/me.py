@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import CallerDep, UserDb
-from api.errors import ApiError
 from api.openapi import error_responses
+from dbr.errors import DbrError
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -24,5 +24,5 @@ async def me(caller: CallerDep, db: UserDb) -> dict[str, Any]:
     )
     row = await cur.fetchone()
     if row is None:
-        raise ApiError(403, "You are not an active member of any client.")
+        raise DbrError("You are not an active member of any client.", status=403)
     return {"user": {"id": str(caller.user_id), **row}}

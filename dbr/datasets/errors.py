@@ -1,21 +1,18 @@
 """Errors the dataset import raises, each carrying the HTTP status the API answers with.
 
-They live here (not in `api/`) because the CLI raises the same ones from the same code.
+They live here (not in `api/`) because the CLI raises the same ones from the same code; each is
+a `dbr.errors.DbrError`, so FastAPI answers it in its one handler.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dbr.errors import DbrError
 
 
-class DatasetError(Exception):
+class DatasetError(DbrError):
+    """A dataset request that cannot be served (400 unless a subclass says otherwise)."""
+
     status = 400
-    code: str | None = None
-
-    def __init__(self, message: str, *, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class NotCsv(DatasetError):
