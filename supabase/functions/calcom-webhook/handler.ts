@@ -5,8 +5,12 @@
 // 403 and nothing is stored. Environment is read per request, so a dev router may set it late.
 // After the signature check, NUL and lone surrogates become U+FFFD (storableJson).
 
-import { type Ingest, ingestCalcomEvent } from "./db.ts";
+import { callIngest } from "../_shared/db.ts";
 import { SIGNATURE_HEADER, verifyCalSignature } from "./signature.ts";
+
+/** Hands the verified body (JSON text, cast to jsonb by Postgres) to the ingest function. */
+export type Ingest = (rawJson: string) => Promise<unknown>;
+const ingestCalcomEvent: Ingest = (rawJson) => callIngest("ingest_calcom_webhook", rawJson);
 
 const MAX_BODY_BYTES = 1024 * 1024;
 

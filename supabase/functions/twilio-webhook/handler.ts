@@ -18,8 +18,13 @@
 // An inbound message (Body or SmsStatus=received) without a From number is refused with 400
 // and nothing is stored: without the sender it belongs to no lead and cannot be answered.
 
-import { type Ingest, ingestTwilioParams } from "./db.ts";
+import { callIngest } from "../_shared/db.ts";
 import { SIGNATURE_HEADER, validSignature } from "./signature.ts";
+
+/** Hands Twilio's form fields, as one JSON object, to the idempotent ingest function. */
+export type Ingest = (params: Record<string, string>) => Promise<unknown>;
+const ingestTwilioParams: Ingest = (params) =>
+  callIngest("ingest_twilio_webhook", JSON.stringify(params));
 
 export const FUNCTION_NAME = "twilio-webhook";
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
