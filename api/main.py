@@ -11,11 +11,11 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import ai, calcom, datasets_import, health, me
+from api.routes import calcom, datasets, health, me, messages
 from dbr.db import async_pool
 from dbr.settings import Settings, get_settings
 
-ROUTERS = [health.router, me.router, calcom.router, ai.router, datasets_import.router]
+ROUTERS = [health.router, me.router, calcom.router, messages.router, datasets.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

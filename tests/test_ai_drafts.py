@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import api.routes.ai as ai_route
+import api.routes.messages as messages_route
 from tests.ai_support import (
     BackgroundJobs,
     ai_messages,
@@ -128,7 +128,7 @@ def test_generate_refusals(db, api, token_for, staffed, monkeypatch):
     )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
 
-    monkeypatch.setattr(ai_route, "DRAFT_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(messages_route, "DRAFT_TIMEOUT_SECONDS", 0.3)
     slow = _generate(api, token_for, world.admin, lead_id, conversation_id)  # no worker running
     assert slow.status_code == 504 and slow.json()["error"]["code"] == "TIMEOUT"
 
