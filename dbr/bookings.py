@@ -346,16 +346,18 @@ async def _record(
     return row["r"]
 
 
-def booking_fallback_message(error: CalcomError) -> str:
-    """A polite SMS for the lead when booking failed (never claims a booking was made)."""
-    if error.slot_unavailable:
+def booking_fallback_message(error: Exception, *, first_name: str = "there") -> str:
+    """The one SMS for a lead whose accepted time could not be booked (Cal.com refused or
+    failed, or the booking was refused): it never claims a booking was made and says a person
+    will follow up. The AI agent sends it instead of its confirmation."""
+    if isinstance(error, CalcomError) and error.slot_unavailable:
         return (
-            "Sorry, that time has just been taken. A member of our team will be in touch "
-            "shortly to find another time that suits you."
+            f"Sorry {first_name}, that time has just been taken. Someone from the team will "
+            "text you shortly to find another time that suits."
         )
     return (
-        "Sorry, I couldn't confirm that time just now. A member of our team will be in "
-        "touch shortly to get your call booked in."
+        f"Sorry {first_name}, I couldn't lock that time in just now. Someone from the team "
+        "will text you shortly to confirm a time that suits."
     )
 
 

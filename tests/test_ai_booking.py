@@ -78,6 +78,22 @@ def test_calcom_failure_sends_a_polite_fallback_not_a_booking(db, db_url, ai_set
     assert "couldn't lock that time in" in fallback["content"]
     assert "booked" not in fallback["content"]
     assert fallback["ai_metadata"]["booking_error"]
+
+
+def test_a_slot_taken_meanwhile_is_told_to_the_lead_as_taken(db, db_url, ai_settings, claude, cal):
+    world, lead_id, _ = _offer(db, db_url, ai_settings, claude, cal)
+    inbound(db, world, lead_id, "Yes that works")
+    cal.fail_next(
+        400,
+        method="POST",
+        path_prefix="/v2/bookings",
+        message="User either already has booking at this time or is not available",
+    )
+    (outcome,) = run_jobs(db_url, ai_settings, claude=claude, cal=cal)
+    assert outcome.result["status"] == "sent"
+    _, fallback = ai_messages(db, lead_id)
+    assert "that time has just been taken" in fallback["content"]
+    assert "booked" not in fallback["content"]
     row = lead(db, lead_id)
     assert not row["call_booked"] and row["conversation_status"] == "needs_human"
     assert "Booking failed: please confirm a time with the lead" in notifications(

@@ -151,8 +151,9 @@ def test_a_failed_booking_is_reported_to_staff_with_a_polite_fallback(
     (note,) = notifications_for(db, t.client_id)
     assert note["title"] == "Booking failed" and "Please book it by hand" in note["message"]
     assert note["data"]["calcom_status"] == 500
-    text = booking_fallback_message(error)
-    assert "team will be in touch" in text and "booked for" not in text
+    text = booking_fallback_message(error, first_name="Ann")
+    assert text.startswith("Sorry Ann,") and "Someone from the team will text you" in text
+    assert "booked" not in text
     assert not lead_row(db, lead)["call_booked"]
 
 

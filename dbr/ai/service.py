@@ -17,10 +17,13 @@ from anthropic import AsyncAnthropic
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from dbr.ai import optout
 from dbr.ai.claude import Generation, generate
 from dbr.ai.context import ReplyContext
 from dbr.ai.prompting import OfferedSlot, build_request, offered_slots
+from dbr.bookings import BookingError, book_for_lead, booking_fallback_message, upcoming_slots
 from dbr.db import as_service
+from dbr.providers.calcom import CalcomClient, CalcomError
 from dbr.settings import Settings
 
 log = logging.getLogger("dbr.ai")
@@ -39,7 +42,7 @@ class AiDeps:
     pool: AsyncConnectionPool
     settings: Settings
     anthropic: AsyncAnthropic
-    calcom: Any = None  # dbr.providers.calcom.CalcomClient; None = no booking for this worker
+    calcom: CalcomClient | None = None  # None: no booking for this worker
     slot_days: int = 3
     slot_limit: int = 6
 
@@ -69,8 +72,6 @@ async def _open_slots(deps: AiDeps, ctx: ReplyContext) -> list[OfferedSlot] | No
     """Open slots when booking may come up this turn; [] when Cal.com cannot tell us."""
     if deps.calcom is None or not ctx.wants_slots():
         return None
-    from dbr.bookings import upcoming_slots  # Cal.com capability; imported when booking is on
-
     try:
         slots = await upcoming_slots(
             deps.pool,
@@ -138,13 +139,6 @@ def _label_for(start: datetime, slots: list[OfferedSlot] | None) -> str:
         if s.start == start:
             return s.iso
     return start.isoformat()
-
-
-def fallback_text(ctx: ReplyContext) -> str:
-    return (
-        f"Sorry {ctx.first_name}, I couldn't lock that time in just now. Someone from the team "
-        "will text you shortly to confirm a time that suits."
-    )
 
 
 # ---------------------------------------------------------------------- ai.reply
@@ -216,9 +210,6 @@ async def _book(
     )
     if reason is not None:
         return decision, record  # the commit re-checks, reports why, and sends nothing
-    from dbr.bookings import BookingError, book_for_lead
-    from dbr.providers.calcom import CalcomError
-
     try:
         booking = await book_for_lead(
             deps.pool,
@@ -230,7 +221,10 @@ async def _book(
     except (CalcomError, BookingError) as exc:
         log.warning("AI booking failed for lead %s: %r", ctx.lead_id, exc)
         fallback = decision.model_copy(
-            update={"reply_text": fallback_text(ctx), "booking_intent": "none"}
+            update={
+                "reply_text": booking_fallback_message(exc, first_name=ctx.first_name),
+                "booking_intent": "none",
+            }
         )
         return fallback, {
             **record,
@@ -288,8 +282,6 @@ async def run_classify_opt_out(
 ) -> dict[str, Any]:
     """The AI's opt-out check of one inbound reply (manual/off mode): classify, then commit
     (a confident revocation opts the lead out and notifies staff). No reply is generated."""
-    from dbr.ai import optout
-
     begin = await _sql(
         deps.pool,
         "select private.ai_classify_begin(%s, %s) as r",

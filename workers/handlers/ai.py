@@ -28,6 +28,7 @@ from dbr.ai.service import (
     run_reply,
 )
 from dbr.providers.anthropic import anthropic_client
+from dbr.providers.calcom import calcom_client
 from workers.jobs import Context, Job, PermanentError, RetryableError, handler
 
 log = logging.getLogger("workers.ai")
@@ -41,8 +42,6 @@ def _deps(ctx: Context) -> AiDeps:
         client = ctx.clients["anthropic"] = anthropic_client(ctx.settings)
     calcom = ctx.clients.get("calcom")
     if calcom is None:
-        from dbr.providers.calcom import calcom_client
-
         calcom = ctx.clients["calcom"] = calcom_client(ctx.settings)
     return AiDeps(pool=ctx.pool, settings=ctx.settings, anthropic=client, calcom=calcom)
 
