@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from dbr.auth import Caller
 
@@ -24,16 +24,6 @@ _SET_CALLER = "select set_config('role', %s, true), set_config('request.jwt.clai
 
 def async_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     return AsyncConnectionPool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        open=False,
-    )
-
-
-def sync_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
-    return ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,

@@ -108,15 +108,6 @@ as $$
   select m.client_id from private.current_membership() m
 $$;
 
-create function private.member_role() returns public.member_role
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  select m.role from private.current_membership() m
-$$;
-
 create function private.is_admin() returns boolean
 language sql
 stable
@@ -227,12 +218,12 @@ as $$
 $$;
 
 revoke all on function private.current_membership(), private.current_client_id(),
-  private.member_role(), private.is_admin(), private.can_write(), private.can_manage_datasets(),
+  private.is_admin(), private.can_write(), private.can_manage_datasets(),
   private.can_manage_users(), private.visible_dataset_ids(), private.sees_all_datasets(),
   private.sees_only_assigned_leads(), private.assigned_lead_ids()
   from public, anon;
 grant execute on function private.current_membership(), private.current_client_id(),
-  private.member_role(), private.is_admin(), private.can_write(), private.can_manage_datasets(),
+  private.is_admin(), private.can_write(), private.can_manage_datasets(),
   private.can_manage_users(), private.visible_dataset_ids(), private.sees_all_datasets(),
   private.sees_only_assigned_leads(), private.assigned_lead_ids()
   to authenticated, service_role;
