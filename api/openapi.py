@@ -1,4 +1,4 @@
-"""What the OpenAPI document says about errors: the real statuses, each with the seed's body.
+"""What the OpenAPI document says about errors: the real statuses, each with the contract's body.
 
 Routes list the statuses they can answer with `responses=error_responses(...)`. On top of that,
 `openapi_schema` states what every route shares: the 400 of a request that fails validation
@@ -24,7 +24,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The seed's error body, for every status from 400 up."""
+    """The API contract's error body, for every status from 400 up."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,7 +54,7 @@ _RETRY_AFTER = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each status with its description and the seed's error body."""
+    """`responses=` for a route: each status with its description and the contract's error body."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}

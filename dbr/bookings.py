@@ -103,7 +103,7 @@ def _refused_as_opted_out(exc: psycopg.Error) -> bool:
 
 @dataclass(frozen=True)
 class Booking:
-    """A recorded booking. `id` is Cal.com's booking uid (what the seed calls the booking id)."""
+    """A recorded booking. `id` is Cal.com's booking uid (the API contract's booking id)."""
 
     id: str
     record_id: uuid.UUID
@@ -114,7 +114,7 @@ class Booking:
     created: bool  # False when this booking was already recorded (a replay)
 
     def to_seed(self) -> dict[str, Any]:
-        """The seed's `booking` object of calcom/create-booking."""
+        """The API contract's `booking` object of calcom/create-booking."""
         return {
             "id": self.id,
             "start_time": self.start_time.astimezone(UTC).isoformat(),

@@ -12,7 +12,7 @@ JSON body by fixed rules (docs.postgrest.org, references/errors, "HTTP Status Co
   and the body is ``{"code": SQLSTATE, "message", "details", "hint"}``.
 
 `translate` implements those rules for a psycopg error; `seed_error` re-states the result in
-the seed's vocabulary (``{"error": {code, message, details}}`` with VALIDATION_ERROR,
+the API contract's vocabulary (``{"error": {code, message, details}}`` with VALIDATION_ERROR,
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED ...) for FastAPI and the CLI.
 """
 
@@ -63,7 +63,7 @@ _CLASS: dict[str, int] = {
 }
 
 
-# A code in the seed's style (NOT_FOUND, RATE_LIMITED), as opposed to a SQLSTATE or PGRSTnnn.
+# A code in the contract's style (NOT_FOUND, RATE_LIMITED), as opposed to a SQLSTATE or PGRSTnnn.
 _SEED_WORD = re.compile(r"[A-Z]{2,}(?:_[A-Z]+)*")
 
 
@@ -143,15 +143,15 @@ def translate(exc: psycopg.Error, *, authed: bool = True) -> PostgrestError:
 
 
 def seed_code(err: PostgrestError) -> str:
-    """The seed's error code: the custom error's own code when it is one of the seed's words,
-    otherwise the seed's code for the status."""
+    """The API contract's error code: the custom error's own code when it is one of the
+    contract's words, otherwise the contract's code for the status."""
     if _SEED_WORD.fullmatch(err.code):
         return err.code
     return code_for(err.status)
 
 
 def seed_error(err: PostgrestError) -> dict[str, Any]:
-    """The seed's `{"error": {code, message, details}}` for the same failure."""
+    """The API contract's `{"error": {code, message, details}}` for the same failure."""
     details = err.body.get("details")
     hint = err.body.get("hint")
     if hint:

@@ -1,4 +1,4 @@
-"""The API skeleton through HTTP: auth, the seed's error body per status, rate limit, health."""
+"""The API skeleton through HTTP: auth, the contract's error body per status, rate limit, health."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 every route, signed in as an admin of a client with data.
 
 Passes when no response is a 500, every response matches what the document says (status,
-content type, body schema), and every error carries the seed's body
+content type, body schema), and every error carries the API contract's body
 `{"error": {"code", "message", "details"}}`. Bounded and deterministic: a fixed number of
 examples per operation and phase, derandomized, no example database.
 """
@@ -97,7 +97,7 @@ CASES = [
 
 # Schema-valid is not always acceptable: a PNG is a valid `binary` upload and the API rightly
 # answers 415, a booking in the past is a valid date-time and rightly a 400. The 400 is still
-# checked: documented, in the seed's body, never a 500.
+# checked: documented, in the API contract's body, never a 500.
 EXCLUDED_CHECKS = [positive_data_acceptance]
 # A multipart form cannot tell a text part from a binary one, so "a file that violates the
 # binary format" is not something the route can reject.

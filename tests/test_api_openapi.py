@@ -27,7 +27,7 @@ def test_no_422_anywhere_the_api_answers_400(api):
         if "requestBody" in op:
             assert "400" in op["responses"], f"{method} {path} does not document its 400"
     assert "HTTPValidationError" not in doc["components"]["schemas"]
-    # And the API does answer 400, in the seed's body.
+    # And the API does answer 400, in the API contract's body.
     resp = api.post("/api/messages/ai-generate", json={})
     assert resp.status_code in (400, 401)
 

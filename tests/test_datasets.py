@@ -1,5 +1,5 @@
 """Datasets through the RPCs the frontend calls, as real users (role + JWT claims, as
-PostgREST runs them): seed shapes, the campaign state machine, roles and tenants."""
+PostgREST runs them): contract shapes, the campaign state machine, roles and tenants."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from tests.support import acting_as, make_client, make_user, refusal
 
-SEED = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
+CONTRACT_CODES = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 
 def call(conn: psycopg.Connection[Any], user: uuid.UUID, sql: str, *params: Any) -> Any:
@@ -25,7 +25,7 @@ def raises(
 ) -> str:
     err = refusal(conn, user, sql, *params)
     assert err.status == status, err
-    assert err.code == SEED[status], err
+    assert err.code == CONTRACT_CODES[status], err
     return err.message
 
 

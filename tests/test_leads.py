@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from tests.support import acting_as, make_client, make_user, refusal
 
-SEED = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
+CONTRACT_CODES = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 
 def call(conn: psycopg.Connection[Any], user: uuid.UUID, sql: str, *params: Any) -> Any:
@@ -23,7 +23,7 @@ def call(conn: psycopg.Connection[Any], user: uuid.UUID, sql: str, *params: Any)
 def raises(conn: psycopg.Connection[Any], user: uuid.UUID, status: int, sql: str, *params: Any):
     err = refusal(conn, user, sql, *params)
     assert err.status == status, err
-    assert err.code == SEED[status], err
+    assert err.code == CONTRACT_CODES[status], err
     return err.message
 
 

@@ -1,5 +1,5 @@
-"""Prompt RPCs as PostgREST calls them (as the user): who may edit and publish, and the seed
-shapes of get/update/make-live."""
+"""Prompt RPCs as PostgREST calls them (as the user): who may edit and publish, and the API
+contract shapes of get/update/make-live."""
 
 from __future__ import annotations
 

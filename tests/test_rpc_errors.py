@@ -1,7 +1,7 @@
 """Every public RPC's error paths as a PostgREST client sees them.
 
 Each case is a real `POST /rpc/<name>` made the way PostgREST makes it (`dbr.rpc.call_rpc`:
-role authenticated, the user's JWT claims, the seed's request keys as named arguments bound
+role authenticated, the user's JWT claims, the API contract's request keys as named arguments bound
 by their declared types); the status and body come from PostgREST's documented rules applied
 to the real error (`dbr.postgrest`). Unknown and other tenants' ids must be 404 NOT_FOUND,
 never PostgREST's 500 for a plain P0002.
@@ -94,7 +94,7 @@ def _refusal(db_url: str, w: dict[str, Any], who: str, name: str, body: dict[str
 
 BAD, FORBIDDEN, GONE = (400, "VALIDATION_ERROR"), (403, "FORBIDDEN"), (404, "NOT_FOUND")
 
-# (rpc, caller, body with $world references, (status, seed code))
+# (rpc, caller, body with $world references, (status, contract code))
 CASES = [
     ("list_datasets", "admin", {"sort": "size"}, BAD),
     ("list_datasets", "stranger", {}, FORBIDDEN),
@@ -170,7 +170,7 @@ def test_rpc_error_status_and_code(db_url, world, name, who, body, expected):
     err = _refusal(db_url, world, who, name, body)
     assert (err.status, seed_code(err)) == expected, err
     assert err.message
-    # The raised refusals carry the seed's code in PostgREST's body itself (supabase-js
+    # The raised refusals carry the API contract's code in PostgREST's body itself (supabase-js
     # hands this object to the frontend as `error`).
     if err.code != "22P02":  # a malformed uuid is Postgres' own cast error (class 22: 400)
         assert err.body["code"] == expected[1], err.body
@@ -222,7 +222,7 @@ def test_seed_bodies_are_taken_verbatim(db_url, world):
             " select client_id, id, 'Jo', '+447700900103' from public.datasets where id = %s",
             (ds,),
         )
-        # POST /api/campaigns/start's body, schedule nested as the seed has it.
+        # POST /api/campaigns/start's body, schedule nested as the API contract has it.
         started = call_rpc(
             conn,
             admin,

@@ -5,7 +5,7 @@ book (403), an opted-out lead cannot be booked (409 CONFLICT, Cal.com not called
 are strict and range-checked (400 VALIDATION_ERROR naming the field): `date` a YYYY-MM-DD
 string from yesterday to MAX_DAYS_AHEAD days ahead in `timezone`, `start_time` an ISO 8601
 string with offset, in the future and at most MAX_DAYS_AHEAD days ahead. Cal.com failures
-surface as the seed's error body: 503 when Cal.com is down or slow (try again), 409 when the
+surface as the API contract's error body: 503 when Cal.com is down or slow (try again), 409 when the
 time was just taken, 502 when Cal.com refused the request.
 """
 
@@ -54,7 +54,7 @@ _DATETIME = re.compile(
 
 
 def _iso_date_text(value: Any) -> Any:
-    """Only a JSON string in the seed's YYYY-MM-DD format is a date (not 0, not a datetime)."""
+    """Only a JSON string in the contract's YYYY-MM-DD format is a date (not 0, not a datetime)."""
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError("must be a date string in the format YYYY-MM-DD")
     return value
@@ -147,7 +147,7 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def calcom_failure(exc: CalcomError) -> DbrError:
-    """The seed's error body for a Cal.com failure (never a fabricated success)."""
+    """The API contract's error body for a Cal.com failure (never a fabricated success)."""
     details = {"provider": "calcom", "status": exc.status, "code": exc.code}
     if exc.code == "not_configured":
         return DbrError(exc.message, status=503, code="CALCOM_NOT_CONFIGURED", details=details)

@@ -1,4 +1,4 @@
-"""POST /api/messages/ai-generate: an AI draft for staff to preview (seed shape).
+"""POST /api/messages/ai-generate: an AI draft for staff to preview (contract shape).
 
 The route asks the database (as the caller, so visibility and role are checked there) for the
 cached draft of the conversation's current state; if there is none it gets an `ai.draft` job
@@ -46,7 +46,7 @@ def _shape(draft: dict[str, Any]) -> dict[str, Any]:
             "lessons_applied": list(draft.get("lessons_applied") or []),
         },
         "preview": True,
-        # Not in the seed's body, but needed to approve this draft with messages/ai-send.
+        # Not in the API contract's body, but needed to approve this draft with messages/ai-send.
         "draft_message_id": draft.get("message_id"),
     }
 

@@ -1,4 +1,4 @@
-"""Lead import benchmark: ours vs the seed's batches of 100 vs raw COPY, in one run.
+"""Lead import benchmark: ours vs the API contract's batches of 100 vs raw COPY, in one run.
 
     .venv/bin/python bench/import/run.py [--rows 1000000] [--small 250000] [--naive-rows 50000]
 
@@ -8,7 +8,7 @@
 3. Times, each in a fresh child process (so peak RSS is per run) and on an emptied leads table:
    (a) ours: dbr.datasets.importer.import_rows, as the client's admin (RLS on), end to end:
        parse + normalise + COPY to staging + one insert ... select into leads;
-   (b) naive: the seed's way, same parsing and normalisation, then INSERT ... VALUES of 100
+   (b) naive: the API contract's way, same parsing and normalisation, then INSERT ... VALUES of 100
        rows per statement, each its own transaction as the user (what a PostgREST/supabase-js
        client does per batch, minus HTTP), on the first --naive-rows rows; extrapolated;
    (c) raw COPY: the already-clean rows (ours' result, exported) COPY'd straight into leads
@@ -96,7 +96,7 @@ def run_ours(url: str, user: uuid.UUID, dataset: uuid.UUID, path: str, q: Any) -
 
 
 def run_naive(url: str, user: uuid.UUID, dataset: uuid.UUID, path: str, q: Any) -> None:
-    """The seed's flow: normalise, drop in-file duplicates, insert 100 rows at a time."""
+    """The API contract's flow: normalise, drop in-file duplicates, insert 100 rows at a time."""
     from dbr.datasets.dialect import Dialect, iter_records, open_text
     from dbr.datasets.mapping import validate_mapping
     from dbr.datasets.preview import read_header

@@ -6,7 +6,7 @@ in one dataset, then measures:
 
   start   public.start_campaign as the admin (role + JWT claims, as PostgREST calls it):
           validate, store settings, activate, queue the first minute's batch, estimate.
-          Beside it the seed's naive start: loop over the READY leads and queue an M1 for
+          Beside it the API contract's naive start: loop over the READY leads and queue an M1 for
           each (conversation, message, sms.send job, lead step), measured on a slice
           (--naive-start-leads) and extrapolated linearly to N.
   tick    private.run_sequencing_tick at 10, 1,000 and 6,000 messages per minute in two

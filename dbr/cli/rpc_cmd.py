@@ -35,7 +35,9 @@ def _raw(value: Any) -> str:
 @app.command()
 def rpc(
     name: str = typer.Argument(..., help="Function in schema public, e.g. start_campaign."),
-    body: str = typer.Argument("{}", help="JSON body (the seed's request keys); - reads stdin."),
+    body: str = typer.Argument(
+        "{}", help="JSON body (the API contract's request keys); - reads stdin."
+    ),
     as_email: str = typer.Option(..., "--as", help="E-mail of the user making the call."),
     get: str | None = typer.Option(
         None, "--get", help="Print only this field of the result, raw (e.g. dataset.id)."

@@ -47,9 +47,9 @@ Progress = Callable[[int, int], None]
 
 
 class CampaignSettings(BaseModel):
-    """The seed's campaign settings; defaults as the seed (send M1 at once, M2 48 h later,
-    M3 96 h after M2, AI answers after 60 s). Ranges match the campaigns table. Strict: a
-    string or a boolean is refused, not read as a number."""
+    """The API contract's campaign settings; defaults as the contract's (send M1 at once, M2
+    48 h later, M3 96 h after M2, AI answers after 60 s). Ranges match the campaigns table.
+    Strict: a string or a boolean is refused, not read as a number."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -107,7 +107,7 @@ class ImportResult:
         return out + self.warnings.items
 
     def response(self) -> dict[str, Any]:
-        """The seed's response body, plus `warnings` (values dropped from imported leads)."""
+        """The API contract's response, plus `warnings` (values dropped from imported leads)."""
         return {
             "success": True,
             "imported": {

@@ -47,7 +47,7 @@ for (
     ["no signature", null],
   ] as const
 ) {
-  Deno.test(`${label}: 403 with the seed's error body, nothing stored`, async () => {
+  Deno.test(`${label}: 403 with the API contract's error body, nothing stored`, async () => {
     const { handler, stored } = setup(SECRET);
     const res = await handler(post(BODY, sig));
     assert.equal(res.status, 403);
