@@ -16,8 +16,8 @@ Job kinds in use (payloads are JSON objects):
   ai.reply      {"conversation_id": uuid, "inbound_message_id": uuid}
   ai.draft      {"conversation_id": uuid, "lead_id": uuid, "requested_by": uuid}
   ai.classify_opt_out  {"conversation_id": uuid, "inbound_message_id": uuid}  (manual/off mode)
-  notify.email  {"notification_id": uuid}
-  notify.sms    {"notification_id": uuid}
+
+Staff notifications are in-app rows only; no email or SMS notification jobs exist yet.
 """
 
 from __future__ import annotations
