@@ -4,25 +4,6 @@
 begin;
 select plan(17);
 
-create or replace function tests.budget_error(p_sql text) returns jsonb
-language plpgsql
-as $$
-declare
-  v_state text;
-  v_msg text;
-  v_detail text;
-begin
-  execute p_sql;
-  return null;
-exception when others then
-  get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-  if v_state = 'PGRST' then
-    return jsonb_build_object('sqlstate', v_state, 'body', v_msg::jsonb, 'http', v_detail::jsonb);
-  end if;
-  return jsonb_build_object('sqlstate', v_state, 'message', v_msg);
-end
-$$;
-
 create or replace function tests.sophie_spent(p_calls integer, p_client uuid) returns integer
 language plpgsql
 as $$
@@ -30,7 +11,7 @@ declare
   v_ok integer := 0;
 begin
   for i in 1..p_calls loop
-    if tests.budget_error(format('select private.use_sophie_budget(%L)', p_client)) is null then
+    if tests.error_of(format('select private.use_sophie_budget(%L)', p_client)) is null then
       v_ok := v_ok + 1;
     end if;
   end loop;
@@ -44,13 +25,13 @@ select tests.create_user('member@sophie-a.test', :'a', 'admin') as member \gset
 
 -- Who may spend or read a budget ----------------------------------------------------------------
 select tests.authenticate_as(:'member');
-select is(tests.budget_error(format('select private.use_sophie_budget(%L)', :'b')) ->> 'sqlstate', '42501',
+select is(tests.error_of(format('select private.use_sophie_budget(%L)', :'b')) ->> 'sqlstate', '42501',
   'a user cannot spend (or exhaust) a client''s budget directly: route bodies and workers do');
-select is(tests.budget_error(format('select * from private.sophie_budget(%L)', :'a')) ->> 'sqlstate', '42501',
+select is(tests.error_of(format('select * from private.sophie_budget(%L)', :'a')) ->> 'sqlstate', '42501',
   'nor read it');
 select tests.clear_authentication();
 select tests.authenticate_as_anon();
-select is(tests.budget_error(format('select private.use_sophie_budget(%L)', :'a')) ->> 'sqlstate', '42501',
+select is(tests.error_of(format('select private.use_sophie_budget(%L)', :'a')) ->> 'sqlstate', '42501',
   'anon neither');
 select tests.clear_authentication();
 
@@ -61,7 +42,7 @@ select results_eq(
   $$values (true, 1000, true)$$, 'a client starts with 1,000 analyses available now'
 );
 select is(tests.sophie_spent(1000, :'a'), 1000, '1,000 analyses in the hour are allowed');
-select tests.budget_error(format('select private.use_sophie_budget(%L)', :'a')) as refused \gset
+select tests.error_of(format('select private.use_sophie_budget(%L)', :'a')) as refused \gset
 select is((:'refused'::jsonb -> 'http' ->> 'status')::int, 429, 'the 1,001st is refused with HTTP 429');
 select is(:'refused'::jsonb -> 'body' ->> 'code', 'RATE_LIMITED', '... code RATE_LIMITED');
 select is(:'refused'::jsonb -> 'http' -> 'headers' ->> 'Retry-After', '3600',

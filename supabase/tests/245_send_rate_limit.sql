@@ -6,26 +6,6 @@
 begin;
 select plan(26);
 
--- null when the statement succeeds, else the error as a PostgREST client would see it.
-create or replace function tests.send_error(p_sql text) returns jsonb
-language plpgsql
-as $$
-declare
-  v_state text;
-  v_msg text;
-  v_detail text;
-begin
-  execute p_sql;
-  return null;
-exception when others then
-  get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-  if v_state = 'PGRST' then
-    return jsonb_build_object('sqlstate', v_state, 'body', v_msg::jsonb, 'http', v_detail::jsonb);
-  end if;
-  return jsonb_build_object('sqlstate', v_state, 'message', v_msg);
-end
-$$;
-
 create or replace function tests.sent_ok(p_calls integer, p_sql text) returns integer
 language plpgsql
 as $$
@@ -33,7 +13,7 @@ declare
   v_ok integer := 0;
 begin
   for i in 1..p_calls loop
-    if tests.send_error(p_sql) is null then
+    if tests.error_of(p_sql) is null then
       v_ok := v_ok + 1;
     end if;
   end loop;
@@ -72,7 +52,7 @@ select tests.clear_authentication();
 select private.ai_store_draft(:'bob_cv', 'A draft waiting for approval', '{"confidence": 0.9}') as draft \gset
 
 select tests.authenticate_as(:'admin_a');
-select tests.send_error(format($$select public.send_message(%L, 'One too many')$$, :'ann')) as refused \gset
+select tests.error_of(format($$select public.send_message(%L, 'One too many')$$, :'ann')) as refused \gset
 select is(:'refused'::jsonb ->> 'sqlstate', 'PGRST', 'the 61st manual send raises PostgREST''s custom error');
 select is((:'refused'::jsonb -> 'http' ->> 'status')::int, 429, '... HTTP 429');
 select is(:'refused'::jsonb -> 'body' ->> 'code', 'RATE_LIMITED', '... code RATE_LIMITED');
@@ -95,13 +75,13 @@ select is(
 select tests.authenticate_as(:'admin_a');
 
 select is(
-  tests.send_error(format($$select public.ai_send(%L, %L)$$, :'bob', :'draft')) -> 'http' ->> 'status', '429',
+  tests.error_of(format($$select public.ai_send(%L, %L)$$, :'bob', :'draft')) -> 'http' ->> 'status', '429',
   'approving a draft is the same budget: the 61st is refused'
 );
 select is((select status::text from public.messages where id = :'draft'), 'draft',
   '... and the draft is still there to approve later');
 select is(
-  tests.send_error(format($$select public.ai_send(%L, null, 'Typed by hand')$$, :'bob')) -> 'body' ->> 'code', 'RATE_LIMITED',
+  tests.error_of(format($$select public.ai_send(%L, null, 'Typed by hand')$$, :'bob')) -> 'body' ->> 'code', 'RATE_LIMITED',
   'ai_send with content is refused too'
 );
 select tests.clear_authentication();
@@ -109,18 +89,18 @@ select tests.clear_authentication();
 -- Refusals name the real problem first: no rate-limit answer about another tenant's lead or a role.
 select tests.authenticate_as(:'ro_a');
 select ok(
-  coalesce(tests.send_error(format($$select public.send_message(%L, 'hi')$$, :'ann')) -> 'body' ->> 'code', '')
+  coalesce(tests.error_of(format($$select public.send_message(%L, 'hi')$$, :'ann')) -> 'body' ->> 'code', '')
     <> 'RATE_LIMITED',
   'a read-only member is refused for the role, not the budget'
 );
 select tests.clear_authentication();
 select tests.authenticate_as(:'admin_b');
 select ok(
-  coalesce(tests.send_error(format($$select public.send_message(%L, 'hi')$$, :'ann')) -> 'body' ->> 'code', '')
+  coalesce(tests.error_of(format($$select public.send_message(%L, 'hi')$$, :'ann')) -> 'body' ->> 'code', '')
     <> 'RATE_LIMITED',
   'another tenant''s lead is not found, whatever that tenant''s budget'
 );
-select is(tests.send_error(format($$select public.send_message(%L, 'Hello from B')$$, :'bea')), null,
+select is(tests.error_of(format($$select public.send_message(%L, 'Hello from B')$$, :'bea')), null,
   'another client is unaffected by A''s budget');
 select tests.clear_authentication();
 
@@ -129,16 +109,16 @@ update private.hourly_budget_uses set used_at = now() - interval '50 minutes'
 where bucket = 'message_sending' and client_id = :'a';
 select tests.authenticate_as(:'admin_a');
 select is(
-  tests.send_error(format($$select public.send_message(%L, 'Still too many')$$, :'ann')) -> 'http' -> 'headers' ->> 'Retry-After',
+  tests.error_of(format($$select public.send_message(%L, 'Still too many')$$, :'ann')) -> 'http' -> 'headers' ->> 'Retry-After',
   '600', 'sent 50 minutes ago: retry in 600 seconds'
 );
 select tests.clear_authentication();
 update private.hourly_budget_uses set used_at = now() - interval '61 minutes'
 where ctid = (select ctid from private.hourly_budget_uses where bucket = 'message_sending' and client_id = :'a' limit 1);
 select tests.authenticate_as(:'admin_a');
-select is(tests.send_error(format($$select public.send_message(%L, 'A slot freed')$$, :'ann')), null,
+select is(tests.error_of(format($$select public.send_message(%L, 'A slot freed')$$, :'ann')), null,
   'once a send is more than an hour old, one more send goes (rolling hour)');
-select is(tests.send_error(format($$select public.send_message(%L, 'And no more')$$, :'ann')) -> 'http' ->> 'status', '429',
+select is(tests.error_of(format($$select public.send_message(%L, 'And no more')$$, :'ann')) -> 'http' ->> 'status', '429',
   '... and only one');
 select tests.clear_authentication();
 
@@ -146,16 +126,16 @@ select tests.clear_authentication();
 insert into private.hourly_budget_uses (bucket, client_id, used_at)
 select 'message_sending', :'c', now() - interval '5 minutes' from generate_series(1, 59);
 select tests.authenticate_as(:'admin_c');
-select isnt(tests.send_error(format($$select public.send_message(%L, '   ')$$, :'cat')), null, 'an empty message is refused');
-select is(tests.send_error(format($$select public.send_message(%L, 'The 60th')$$, :'cat')), null,
+select isnt(tests.error_of(format($$select public.send_message(%L, '   ')$$, :'cat')), null, 'an empty message is refused');
+select is(tests.error_of(format($$select public.send_message(%L, 'The 60th')$$, :'cat')), null,
   '... without spending the budget: the 60th send still goes');
-select is(tests.send_error(format($$select public.send_message(%L, 'The 61st')$$, :'cat')) -> 'http' ->> 'status', '429',
+select is(tests.error_of(format($$select public.send_message(%L, 'The 61st')$$, :'cat')) -> 'http' ->> 'status', '429',
   '... and the 61st does not');
 select tests.clear_authentication();
 update public.leads set opted_out = true where id = :'cat';
 delete from private.hourly_budget_uses where client_id = :'c';
 select tests.authenticate_as(:'admin_c');
-select isnt(tests.send_error(format($$select public.send_message(%L, 'After STOP')$$, :'cat')), null,
+select isnt(tests.error_of(format($$select public.send_message(%L, 'After STOP')$$, :'cat')), null,
   'a send to an opted-out lead is refused');
 select tests.clear_authentication();
 select is((select count(*)::int from private.hourly_budget_uses where client_id = :'c'), 0, '... and spends nothing');
@@ -171,7 +151,7 @@ select l.client_id, l.dataset_id, tests.create_conversation(l.id), l.id, 'outbou
 from public.leads l where l.dataset_id = :'ds_d' and l.phone_number <> '+447700950061';
 select tests.authenticate_as(:'admin_d');
 select is(
-  tests.send_error(format($$select public.send_message((select id from public.leads where phone_number = %L), 'A person writes')$$,
+  tests.error_of(format($$select public.send_message((select id from public.leads where phone_number = %L), 'A person writes')$$,
     '+447700950061')),
   null, 'campaign sends do not count against the route limit: a person can still write after 60 M1s'
 );

@@ -300,3 +300,24 @@ begin
   ));
 end
 $$;
+
+-- null when the statement succeeds, else the error as a PostgREST client would see it
+-- (PGRST: its body and http detail parsed; any other SQLSTATE: code and message).
+create or replace function tests.error_of(p_sql text) returns jsonb
+language plpgsql
+as $$
+declare
+  v_state text;
+  v_msg text;
+  v_detail text;
+begin
+  execute p_sql;
+  return null;
+exception when others then
+  get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+  if v_state = 'PGRST' then
+    return jsonb_build_object('sqlstate', v_state, 'body', v_msg::jsonb, 'http', v_detail::jsonb);
+  end if;
+  return jsonb_build_object('sqlstate', v_state, 'message', v_msg);
+end
+$$;
