@@ -33,7 +33,9 @@ from psycopg.rows import dict_row
 from dbr.settings import ROOT
 from tests.outreach_fixtures import free_port, wait_for
 
-pytestmark = pytest.mark.live
+# A stack start, five minutes of wall clock for pg_cron's ticks, and the stop: more than the
+# suite's default per-test timeout.
+pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]
 
 README = ROOT / "README.md"
 STEP = re.compile(r"<!-- walkthrough: ([a-z0-9-]+) -->\s*```bash\n(.*?)```", re.S)
