@@ -5,6 +5,8 @@ long-running processes (API, workers, webhook receivers, stand-ins) in the backg
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -307,6 +309,45 @@ def migrate(settings: Settings, url: str) -> str:
         env={**os.environ, "SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"},
     )
     return (res.stdout + res.stderr).strip()
+
+
+MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
+
+
+def migration_hashes() -> dict[str, str]:
+    """Version -> sha256 of each migration file."""
+    return {
+        f.name.split("_", 1)[0]: hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(MIGRATIONS_DIR.glob("*.sql"))
+    }
+
+
+def stale_migrations(settings: Settings, url: str) -> list[str]:
+    """Migrations applied to the local database whose files have changed (or gone) since, or
+    that were added before the newest applied one: the CLI applies neither, so the database
+    would silently differ from the code. Empty for a database the record does not cover."""
+    with psycopg.connect(url) as conn:
+        if not conn.execute(
+            "select to_regclass('supabase_migrations.schema_migrations')"
+        ).fetchone()[0]:
+            return []
+        applied = [
+            v for (v,) in conn.execute("select version from supabase_migrations.schema_migrations")
+        ]
+    if not applied:
+        return []
+    record = settings.local_dir / "migrations.applied.json"
+    current = migration_hashes()
+    known = json.loads(record.read_text()) if record.exists() else {}
+    changed = [v for v in applied if v in known and known[v] != current.get(v)]
+    inserted = [v for v in current if v not in applied and v < max(applied)]
+    return sorted(set(changed) | set(inserted))
+
+
+def record_migrations(settings: Settings) -> None:
+    record = settings.local_dir / "migrations.applied.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(migration_hashes(), indent=0) + "\n")
 
 
 def seed(url: str) -> None:

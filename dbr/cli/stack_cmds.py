@@ -48,7 +48,18 @@ def apply_schema(with_seed: bool = True) -> str:
     settings = get_settings()
     url = stack.database_url(settings)
     stack.bootstrap(url)
+    stale = stack.stale_migrations(settings, url)
+    if stale:
+        # Until a first release, migrations may still be edited in place: a local database
+        # built from older files must be rebuilt rather than half-migrated.
+        console.print(
+            "[red]The local database was built from migrations that have changed since "
+            f"(or misses ones added before the newest it has): {', '.join(stale)}.[/]\n"
+            "Rebuild it (this drops local data): bin/dbr reset --yes"
+        )
+        raise typer.Exit(1)
     out = stack.migrate(settings, url)
+    stack.record_migrations(settings)
     if "Applying migration" in out:
         _step("applied migrations")
     if with_seed:
