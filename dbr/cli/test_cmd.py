@@ -44,6 +44,32 @@ def _gate(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple
     return name, res.returncode == 0, time.monotonic() - t0
 
 
+def _supabase_gate(
+    name: str, args: list[str], *, fail_on: str, url_suffix: str = ""
+) -> tuple[str, bool, float]:
+    """A Supabase CLI check against a freshly migrated throw-away database."""
+    settings = get_settings()
+    db_name, url = testdb.create_test_database(settings, name.split()[-1])
+    try:
+        return _gate(
+            name,
+            [
+                str(stack.supabase_bin(settings)),
+                *args,
+                f"--remote={url}{url_suffix}",
+                "--fail-on",
+                fail_on,
+                "--workdir",
+                str(ROOT),
+                "--yes",
+                "--agent",
+                "no",
+            ],
+        )
+    finally:
+        stack.drop_database(stack.database_url(settings), db_name)
+
+
 @app.command()
 def test(
     pytest_args: list[str] = typer.Argument(None, help="Extra arguments passed to pytest."),
@@ -75,61 +101,23 @@ def test(
     env = {"DBR_TEST_TEMPLATE": template}
 
     if on("dblint"):
-        name, url = testdb.create_test_database(settings, "lint")
-        try:
-            results.append(
-                _gate(
-                    "supabase db lint",
-                    [
-                        str(stack.supabase_bin(settings)),
-                        "db",
-                        "lint",
-                        f"--remote={url}",
-                        "--schema",
-                        "public,private",
-                        "--level",
-                        "warning",
-                        "--fail-on",
-                        "error",
-                        "--workdir",
-                        str(ROOT),
-                        "--yes",
-                        "--agent",
-                        "no",
-                    ],
-                )
+        results.append(
+            _supabase_gate(
+                "supabase db lint",
+                ["db", "lint", "--schema", "public,private", "--level", "warning"],
+                fail_on="error",
             )
-        finally:
-            stack.drop_database(admin_url, name)
-
+        )
     if on("advisors"):
         # Supabase's own security and performance advisors, as on a hosted project.
-        name, url = testdb.create_test_database(settings, "advisors")
-        try:
-            results.append(
-                _gate(
-                    "supabase db advisors",
-                    [
-                        str(stack.supabase_bin(settings)),
-                        "db",
-                        "advisors",
-                        f"--remote={url}?sslmode=disable",
-                        "--type",
-                        "all",
-                        "--level",
-                        "warn",
-                        "--fail-on",
-                        "warn",
-                        "--workdir",
-                        str(ROOT),
-                        "--yes",
-                        "--agent",
-                        "no",
-                    ],
-                )
+        results.append(
+            _supabase_gate(
+                "supabase db advisors",
+                ["db", "advisors", "--type", "all", "--level", "warn"],
+                fail_on="warn",
+                url_suffix="?sslmode=disable",
             )
-        finally:
-            stack.drop_database(admin_url, name)
+        )
 
     if on("types"):
         results.append(_types_gate(settings))
