@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,13 +131,10 @@ class FunctionsServer:
         return f"{self.base_url}/twilio-webhook"
 
 
-@pytest.fixture(scope="session")
-def functions_server(
-    db_url: str, base_settings: Settings, tmp_path_factory
-) -> Iterator[FunctionsServer]:
-    """`supabase/functions/_dev/serve.ts` on an ephemeral port against the test database."""
+@contextmanager
+def serve_functions(db_url: str, settings: Settings, log: Path) -> Iterator[FunctionsServer]:
+    """`supabase/functions/_dev/serve.ts` on a free port against `db_url`, logging to `log`."""
     port = free_port()
-    log = tmp_path_factory.mktemp("functions") / "functions.log"
     env = {
         **os.environ,
         "SUPABASE_DB_URL": db_url,
@@ -147,7 +145,7 @@ def functions_server(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                str(stack.deno_bin(base_settings)),
+                str(stack.deno_bin(settings)),
                 "run",
                 "-A",
                 "supabase/functions/_dev/serve.ts",
@@ -165,6 +163,16 @@ def functions_server(
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def functions_server(
+    db_url: str, base_settings: Settings, tmp_path_factory
+) -> Iterator[FunctionsServer]:
+    """The edge functions on an ephemeral port against the test database."""
+    log = tmp_path_factory.mktemp("functions") / "functions.log"
+    with serve_functions(db_url, base_settings, log) as server:
+        yield server
 
 
 @dataclass

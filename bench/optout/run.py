@@ -25,8 +25,6 @@ the migrations template and drops its database afterwards.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -43,10 +41,10 @@ from dbr import stack, testdb
 from dbr.fakes.anthropic import FakeAnthropic
 from dbr.fakes.twilio import inbound_params, sign
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
-from dbr.settings import ROOT, Settings, get_settings
+from dbr.settings import Settings, get_settings
 from tests import optout_data
 from tests.ai_support import MODEL, inbound, lead_phone, make_lead, make_world, run_jobs
-from tests.outreach_fixtures import free_port
+from tests.outreach_fixtures import serve_functions
 
 MODES = ("auto", "suggest", "off", "manual")
 RECALL_TARGET, FALSE_OPT_OUT_TARGET = 0.99, 0.01
@@ -80,51 +78,25 @@ def via_sql(db: Any, world: Any, lead_id: Any, text: str) -> None:
 @contextmanager
 def via_edge(url: str, settings: Settings) -> Iterator[Deliver]:
     """The twilio-webhook edge function on a free port; yields a signed-POST deliverer."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/functions/v1"
-    env = {
-        **os.environ,
-        "SUPABASE_DB_URL": url,
-        "PUBLIC_WEBHOOK_BASE_URL": base,
-        "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN,
-        "NO_COLOR": "1",
-    }
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [
-                str(stack.deno_bin(settings)),
-                "run",
-                "-A",
-                "supabase/functions/_dev/serve.ts",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            if not stack.wait_for_port(port, timeout=60):
-                log.seek(0)
-                raise RuntimeError(f"functions server did not start: {log.read().decode()}")
-            hook = f"{base}/twilio-webhook"
-            with httpx.Client(timeout=30) as http:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve_functions(url, settings, Path(tmp) / "functions.log") as server,
+        httpx.Client(timeout=30) as http,
+    ):
+        hook = server.twilio_webhook
 
-                def deliver(db: Any, world: Any, lead_id: Any, text: str) -> None:
-                    params = inbound_params(
-                        account_sid=LOCAL_ACCOUNT_SID,
-                        from_=lead_phone(db, lead_id),
-                        to=world.number,
-                        body=text,
-                    )
-                    headers = {"X-Twilio-Signature": sign(LOCAL_AUTH_TOKEN, hook, params)}
-                    resp = http.post(hook, data=params, headers=headers)
-                    resp.raise_for_status()
+        def deliver(db: Any, world: Any, lead_id: Any, text: str) -> None:
+            params = inbound_params(
+                account_sid=LOCAL_ACCOUNT_SID,
+                from_=lead_phone(db, lead_id),
+                to=world.number,
+                body=text,
+            )
+            headers = {"X-Twilio-Signature": sign(LOCAL_AUTH_TOKEN, hook, params)}
+            resp = http.post(hook, data=params, headers=headers)
+            resp.raise_for_status()
 
-                yield deliver
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        yield deliver
 
 
 def run_mode(
