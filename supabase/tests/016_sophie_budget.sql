@@ -4,21 +4,6 @@
 begin;
 select plan(17);
 
-create or replace function tests.sophie_spent(p_calls integer, p_client uuid) returns integer
-language plpgsql
-as $$
-declare
-  v_ok integer := 0;
-begin
-  for i in 1..p_calls loop
-    if tests.error_of(format('select private.use_sophie_budget(%L)', p_client)) is null then
-      v_ok := v_ok + 1;
-    end if;
-  end loop;
-  return v_ok;
-end
-$$;
-
 select tests.create_client('Sophie A') as a \gset
 select tests.create_client('Sophie B') as b \gset
 select tests.create_user('member@sophie-a.test', :'a', 'admin') as member \gset
@@ -41,7 +26,7 @@ select results_eq(
   format('select available, remaining, next_available_at = now() from private.sophie_budget(%L)', :'a'),
   $$values (true, 1000, true)$$, 'a client starts with 1,000 analyses available now'
 );
-select is(tests.sophie_spent(1000, :'a'), 1000, '1,000 analyses in the hour are allowed');
+select is(tests.succeeds_times(1000, format('select private.use_sophie_budget(%L)', :'a')), 1000, '1,000 analyses in the hour are allowed');
 select tests.error_of(format('select private.use_sophie_budget(%L)', :'a')) as refused \gset
 select is((:'refused'::jsonb -> 'http' ->> 'status')::int, 429, 'the 1,001st is refused with HTTP 429');
 select is(:'refused'::jsonb -> 'body' ->> 'code', 'RATE_LIMITED', '... code RATE_LIMITED');

@@ -6,21 +6,6 @@
 begin;
 select plan(26);
 
-create or replace function tests.sent_ok(p_calls integer, p_sql text) returns integer
-language plpgsql
-as $$
-declare
-  v_ok integer := 0;
-begin
-  for i in 1..p_calls loop
-    if tests.error_of(p_sql) is null then
-      v_ok := v_ok + 1;
-    end if;
-  end loop;
-  return v_ok;
-end
-$$;
-
 select tests.create_client('Tenant A') as a \gset
 select tests.create_client('Tenant B') as b \gset
 select tests.create_client('Tenant C') as c \gset
@@ -44,9 +29,9 @@ select tests.create_conversation(:'bob') as bob_cv \gset
 
 -- 60 route sends in the hour: 30 manual, 30 AI-approved ------------------------------------------
 select tests.authenticate_as(:'admin_a');
-select is(tests.sent_ok(30, format($$select public.send_message(%L, 'Manual hello')$$, :'ann')), 30,
+select is(tests.succeeds_times(30, format($$select public.send_message(%L, 'Manual hello')$$, :'ann')), 30,
   '30 manual sends go');
-select is(tests.sent_ok(30, format($$select public.ai_send(%L, null, 'Edited AI hello')$$, :'bob')), 30,
+select is(tests.succeeds_times(30, format($$select public.ai_send(%L, null, 'Edited AI hello')$$, :'bob')), 30,
   '30 AI-approved sends go: 60 in the hour');
 select tests.clear_authentication();
 select private.ai_store_draft(:'bob_cv', 'A draft waiting for approval', '{"confidence": 0.9}') as draft \gset

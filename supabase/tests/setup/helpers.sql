@@ -321,3 +321,19 @@ exception when others then
   return jsonb_build_object('sqlstate', v_state, 'message', v_msg);
 end
 $$;
+
+-- How many of p_calls runs of p_sql succeed (for budgets and rate limits).
+create or replace function tests.succeeds_times(p_calls integer, p_sql text) returns integer
+language plpgsql
+as $$
+declare
+  v_ok integer := 0;
+begin
+  for i in 1..p_calls loop
+    if tests.error_of(p_sql) is null then
+      v_ok := v_ok + 1;
+    end if;
+  end loop;
+  return v_ok;
+end
+$$;
