@@ -6,7 +6,7 @@ An error carries what the API contract's error body needs, `{"error": {"code", "
 "details"}}`, plus the HTTP `status` (and `headers`, e.g. Retry-After). `code` defaults from
 the status (`CODES`: 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND,
 409 CONFLICT, 429 RATE_LIMITED, ...). Domain errors subclass it and set `status` (and `code`)
-as class attributes: `dbr.datasets.errors.DatasetError`, `dbr.bookings.BookingError`,
+as class attributes: `dbr.datasets.errors.DatasetError`, `dbr.bookings.service.BookingError`,
 `dbr.rpc.RpcError`. FastAPI answers every one of them in one handler (`api.errors`); the CLI
 prints `message` and `details`.
 

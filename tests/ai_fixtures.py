@@ -9,28 +9,28 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dbr.fakes.anthropic import FakeAnthropic
-from dbr.fakes.calcom import FakeCalcom
+from dbr.dev.standins.anthropic import AnthropicStandin
+from dbr.dev.standins.calcom import CalcomStandin
 from dbr.settings import Settings
 from tests.ai_support import MODEL
 
 
 @pytest.fixture
-def claude() -> Iterator[FakeAnthropic]:
+def claude() -> Iterator[AnthropicStandin]:
     """A fresh Anthropic stand-in per test: no requests, faults or cache entries from other
     tests, and no late request (an SDK retry after an injected timeout) landing in this one."""
-    with FakeAnthropic() as fake:
+    with AnthropicStandin() as fake:
         yield fake
 
 
 @pytest.fixture
-def cal() -> Iterator[FakeCalcom]:
-    with FakeCalcom() as fake:
+def cal() -> Iterator[CalcomStandin]:
+    with CalcomStandin() as fake:
         yield fake
 
 
 @pytest.fixture
-def ai_settings(settings: Settings, claude: FakeAnthropic, cal: FakeCalcom) -> Settings:
+def ai_settings(settings: Settings, claude: AnthropicStandin, cal: CalcomStandin) -> Settings:
     return settings.model_copy(
         update={
             "anthropic_api_key": None,

@@ -18,8 +18,8 @@ from psycopg.types.json import Jsonb
 
 import workers.handlers.ai  # noqa: F401 - registers ai.reply / ai.draft
 from dbr.db import async_pool
-from dbr.fakes.anthropic import FakeAnthropic
-from dbr.fakes.calcom import FakeCalcom
+from dbr.dev.standins.anthropic import AnthropicStandin
+from dbr.dev.standins.calcom import CalcomStandin
 from dbr.providers.calcom import STANDIN_EVENT_TYPE_ID, CalcomClient
 from dbr.settings import Settings
 from tests.support import make_user
@@ -159,13 +159,13 @@ def notifications(db: Conn, client_id: uuid.UUID) -> list[str]:
 # ---------------------------------------------------------------------- running jobs
 
 
-def claude_client(fake: FakeAnthropic, **kw: Any) -> AsyncAnthropic:
+def claude_client(fake: AnthropicStandin, **kw: Any) -> AsyncAnthropic:
     kw.setdefault("max_retries", 0)
     kw.setdefault("timeout", 5.0)
     return AsyncAnthropic(api_key="sk-test", base_url=fake.base_url, **kw)
 
 
-def calcom_client(fake: FakeCalcom) -> CalcomClient:
+def calcom_client(fake: CalcomStandin) -> CalcomClient:
     return CalcomClient(fake.base_url, default_event_type_id=STANDIN_EVENT_TYPE_ID)
 
 
@@ -182,8 +182,8 @@ def run_jobs(
     db_url: str,
     settings: Settings,
     *,
-    claude: FakeAnthropic,
-    cal: FakeCalcom | None = None,
+    claude: AnthropicStandin,
+    cal: CalcomStandin | None = None,
     kinds: tuple[str, ...] = ("ai.reply",),
     anthropic: Any = None,
     max_rounds: int = 20,

@@ -15,21 +15,21 @@ from typing import Any
 import httpx
 import pytest
 
-from dbr.fakes.calcom import FakeCalcom, sign
+from dbr.dev.stack import deno_bin
+from dbr.dev.standins.calcom import CalcomStandin, sign
 from dbr.providers.calcom import STANDIN_EVENT_TYPE_ID, CalcomClient
 from dbr.settings import ROOT, Settings
-from dbr.stack import deno_bin
 from tests.calcom_support import WEBHOOK_SECRET
 
 
 @pytest.fixture
-def fake_calcom() -> Iterator[FakeCalcom]:
-    with FakeCalcom() as fake:
+def fake_calcom() -> Iterator[CalcomStandin]:
+    with CalcomStandin() as fake:
         yield fake
 
 
 @pytest.fixture
-def calcom(fake_calcom: FakeCalcom) -> CalcomClient:
+def calcom(fake_calcom: CalcomStandin) -> CalcomClient:
     return CalcomClient(fake_calcom.base_url, default_event_type_id=STANDIN_EVENT_TYPE_ID)
 
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
-from dbr import stack, testdb
 from dbr.auth import mint_token
+from dbr.dev import stack, testdb
 from dbr.settings import Settings, get_settings
 
 

@@ -24,8 +24,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from dbr import stack
-from dbr.fakes.twilio import FakeTwilio, Running, serve_in_thread
+from dbr.dev import stack
+from dbr.dev.standins.twilio import Running, TwilioStandin, serve_in_thread
 from dbr.providers.twilio import LOCAL_AUTH_TOKEN
 from dbr.settings import ROOT, Settings
 from workers.runtime import WorkerPool
@@ -99,7 +99,7 @@ def run_pool(
 
 @pytest.fixture(scope="session")
 def twilio_server() -> Iterator[Running]:
-    with serve_in_thread(FakeTwilio(callbacks=False)) as running:
+    with serve_in_thread(TwilioStandin(callbacks=False)) as running:
         yield running
 
 
@@ -107,9 +107,9 @@ def twilio_server() -> Iterator[Running]:
 def twilio(twilio_server: Running) -> Iterator[Running]:
     """The stand-in, emptied and reset to defaults for this test."""
     fake = twilio_server.fake
-    httpx.delete(f"{twilio_server.base_url}/_fake/messages")
+    httpx.delete(f"{twilio_server.base_url}/_standin/messages")
     httpx.post(
-        f"{twilio_server.base_url}/_fake/config",
+        f"{twilio_server.base_url}/_standin/config",
         json={"callbacks": False, "out_of_order": False, "latency": 0, "stall": False},
     )
     fake.callback_delay = 0.02

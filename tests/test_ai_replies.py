@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbr.fakes.anthropic import FakeAnthropic
+from dbr.dev.standins.anthropic import AnthropicStandin
 from tests.ai_support import (
     HookedAnthropic,
     ai_messages,
@@ -23,7 +23,7 @@ from tests.support import acting_as, make_user
 pytest_plugins = ("tests.ai_fixtures",)
 
 
-def _run(db_url: str, ai_settings: Any, claude: FakeAnthropic, cal: Any = None, **kw: Any):
+def _run(db_url: str, ai_settings: Any, claude: AnthropicStandin, cal: Any = None, **kw: Any):
     return run_jobs(db_url, ai_settings, claude=claude, cal=cal, **kw)
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dbr.ai.decision import reply_tool
-from dbr.fakes.anthropic import FakeAnthropic, count_tokens, decide_reply
+from dbr.dev.standins.anthropic import AnthropicStandin, count_tokens, decide_reply
 from dbr.settings import ROOT
 
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
@@ -34,7 +34,7 @@ def _cached(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
 
 
-def _post(fake: FakeAnthropic, body: dict[str, Any], headers: dict[str, str] = HEADERS):
+def _post(fake: AnthropicStandin, body: dict[str, Any], headers: dict[str, str] = HEADERS):
     return httpx.post(f"{fake.base_url}/v1/messages", json=body, headers=headers)
 
 
@@ -46,7 +46,7 @@ def clock():
 
 @pytest.fixture
 def fake(clock) -> Any:
-    with FakeAnthropic(clock=lambda: clock[0]) as f:
+    with AnthropicStandin(clock=lambda: clock[0]) as f:
         yield f
 
 
@@ -170,7 +170,7 @@ def test_runs_as_a_process_with_http_controls():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dbr.fakes.anthropic", "--port", str(port)],
+        [sys.executable, "-m", "dbr.dev.standins.anthropic", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

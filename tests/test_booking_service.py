@@ -1,4 +1,4 @@
-"""dbr.bookings as the AI worker uses it (service context, no acting user)."""
+"""dbr.bookings.service as the AI worker uses it (service context, no acting user)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from dbr.auth import Caller
-from dbr.bookings import (
+from dbr.bookings.service import (
     BookingForbidden,
     InvalidBookingTime,
     LeadNotFound,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dbr.bookings import MAX_DAYS_AHEAD
-from dbr.fakes.calcom import EventType, FakeCalcom
+from dbr.bookings.service import MAX_DAYS_AHEAD
+from dbr.dev.standins.calcom import CalcomStandin, EventType
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
     SLOTS_API_VERSION,
@@ -267,7 +267,7 @@ def test_booking_in_the_past_or_without_offset_is_400(calcom_api, db, token_for,
 
 def test_the_clients_own_event_type_is_booked(api, db, token_for):
     sales = EventType(2002, "sales-call", "Sales call", length=45)
-    with FakeCalcom(event_types=(sales,)) as fake:
+    with CalcomStandin(event_types=(sales,)) as fake:
         api.app.state.calcom = CalcomClient(fake.base_url)  # no default event type
         try:
             t = make_tenant(db)

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from dbr.fakes.calcom import NO_SECRET_SIGNATURE, FakeCalcom, sign
+from dbr.dev.standins.calcom import NO_SECRET_SIGNATURE, CalcomStandin, sign
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
     SLOTS_API_VERSION,
@@ -44,7 +44,7 @@ def test_slots_for_a_day_in_the_requested_timezone(calcom: CalcomClient):
     assert ny[0].start.utcoffset() != slots[0].start.utcoffset()
 
 
-def test_every_call_pins_the_endpoint_api_version(calcom: CalcomClient, fake_calcom: FakeCalcom):
+def test_every_call_pins_the_endpoint_api_version(calcom: CalcomClient, fake_calcom: CalcomStandin):
     day = next_weekday()
     run(calcom.slots_for_day(event_type_id=STANDIN_EVENT_TYPE_ID, day=day))
     booking = run(
@@ -65,7 +65,7 @@ def test_every_call_pins_the_endpoint_api_version(calcom: CalcomClient, fake_cal
         assert version == expected, (method, path)
 
 
-def test_unpinned_calls_are_refused_like_an_older_endpoint_version(fake_calcom: FakeCalcom):
+def test_unpinned_calls_are_refused_like_an_older_endpoint_version(fake_calcom: CalcomStandin):
     day = next_weekday().isoformat()
     slots = httpx.get(
         f"{fake_calcom.base_url}/slots",
@@ -119,8 +119,8 @@ def test_server_errors_and_timeouts_are_retryable_errors(calcom: CalcomClient, f
     assert err.value.code == "timeout" and err.value.retryable
 
 
-def test_unknown_event_type_and_wrong_key_are_not_retryable(fake_calcom: FakeCalcom):
-    keyed = FakeCalcom(api_key="cal_live_right").start()
+def test_unknown_event_type_and_wrong_key_are_not_retryable(fake_calcom: CalcomStandin):
+    keyed = CalcomStandin(api_key="cal_live_right").start()
     try:
         wrong = CalcomClient(keyed.base_url, "cal_live_wrong")
         with pytest.raises(CalcomError) as err:

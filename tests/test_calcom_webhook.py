@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dbr.fakes.calcom import NO_SECRET_SIGNATURE, FakeCalcom, sign
+from dbr.dev.standins.calcom import NO_SECRET_SIGNATURE, CalcomStandin, sign
 from dbr.providers.calcom import STANDIN_EVENT_TYPE_ID, Attendee, CalcomClient
 from tests.calcom_support import (
     WEBHOOK_SECRET,
@@ -30,7 +30,7 @@ pytest_plugins = ("tests.calcom_fixtures",)
 @pytest.fixture
 def signed_fake(edge_function):
     """The stand-in delivering webhooks to the edge function, signed with the shared secret."""
-    with FakeCalcom(webhook_url=edge_function.url, webhook_secret=WEBHOOK_SECRET) as fake:
+    with CalcomStandin(webhook_url=edge_function.url, webhook_secret=WEBHOOK_SECRET) as fake:
         yield fake
 
 
@@ -161,7 +161,7 @@ def test_booked_directly_on_calcom_is_recorded_from_the_webhook(signed_fake, db)
 def test_duplicate_delivery_has_one_effect(signed_fake, edge_function, db):
     t = make_tenant(db)
     lead = make_lead(db, t.client_id, t.dataset_id)
-    fake = FakeCalcom()  # only used to build a realistic event body
+    fake = CalcomStandin()  # only used to build a realistic event body
     booking = {
         "id": 77,
         "uid": "dup-" + uuid.uuid4().hex,
@@ -213,7 +213,7 @@ def test_bad_signature_is_403_and_nothing_is_stored(edge_function, db):
 def test_calcom_without_a_secret_sends_the_placeholder_and_is_refused(edge_function, db):
     t = make_tenant(db)
     lead = make_lead(db, t.client_id, t.dataset_id)
-    with FakeCalcom(webhook_url=edge_function.url, webhook_secret=None) as unsigned:
+    with CalcomStandin(webhook_url=edge_function.url, webhook_secret=None) as unsigned:
         cal = CalcomClient(unsigned.base_url)
         booking = asyncio.run(
             cal.create_booking(

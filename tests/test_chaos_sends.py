@@ -93,7 +93,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
 ) -> None:
     rng = random.Random(seed)
     latency = round(rng.uniform(LATENCY[0], LATENCY[-1]), 2)
-    httpx.post(f"{twilio.base_url}/_fake/config", json={"latency": latency})
+    httpx.post(f"{twilio.base_url}/_standin/config", json={"latency": latency})
 
     sender = make_sender(db)  # a messaging service: no per-number pacing
     ds = make_dataset(db, sender.client_id)

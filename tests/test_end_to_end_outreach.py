@@ -35,7 +35,7 @@ def test_campaign_to_reply(db, db_url, twilio, start_worker, functions_server):
     phone = db.execute("select phone_number from public.leads where id = %s", (lead,)).fetchone()[
         "phone_number"
     ]
-    httpx.post(f"{twilio.base_url}/_fake/config", json={"callbacks": True})
+    httpx.post(f"{twilio.base_url}/_standin/config", json={"callbacks": True})
 
     with acting_as(db, admin) as c:
         started = c.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from dbr.cli import app
+from cli import app
 from tests.import_support import FIXTURES, make_tenant
 from tests.support import make_user
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from dbr.cli import app
+from cli import app
 from tests.import_support import Tenant, import_upload, make_tenant, suggested, upload
 
 pytest_plugins = ("tests.import_fixtures",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from dbr import stack
+from dbr.dev import stack
 
 
 def test_a_changed_migration_file_is_reported_and_an_unchanged_set_is_not(settings, tmp_path):

@@ -194,7 +194,7 @@ def test_not_interested_with_no_more_texts_is_a_revocation_for_the_agent(
 
 
 def test_signed_webhook_through_the_edge_function_opts_out_a_phrase(db, functions_server):
-    from dbr.fakes.twilio import inbound_params, sign
+    from dbr.dev.standins.twilio import inbound_params, sign
     from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
     from tests.ai_support import lead_phone
 

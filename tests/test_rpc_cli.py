@@ -46,7 +46,7 @@ def shell_rpc(db_url: str, *args: str, stdin: str | None = None) -> Run:
 @pytest.fixture
 def dbr_rpc(monkeypatch):
     """The same command in-process (the CLI's start-up imports take seconds)."""
-    from dbr.cli import app
+    from cli import app
 
     def run(db_url: str, *args: str, stdin: str | None = None) -> Run:
         monkeypatch.setenv("SUPABASE_DB_URL", db_url)

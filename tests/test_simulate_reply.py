@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from dbr.cli import app
+from cli import app
 from dbr.settings import get_settings
 from tests import outreach_fixtures as fx
 from tests.outreach_fixtures import make_dataset, make_lead, make_sender, random_number

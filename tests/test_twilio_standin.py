@@ -17,8 +17,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from dbr import stack
-from dbr.fakes.twilio import count_segments
+from dbr.dev import stack
+from dbr.dev.standins.twilio import count_segments
 from dbr.providers import twilio as provider
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from dbr.settings import Settings
@@ -228,7 +228,7 @@ def test_factory_uses_the_stand_in_only_without_credentials():
 def test_standalone_stand_in_process_serves_the_api():
     port = fx.free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dbr.fakes.twilio", "--port", str(port)],
+        [sys.executable, "-m", "dbr.dev.standins.twilio", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dbr import stack, typegen
+from dbr.dev import stack, typegen
 from dbr.settings import Settings
 
 

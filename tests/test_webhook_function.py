@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from dbr.fakes.twilio import inbound_params, new_sid, sign
+from dbr.dev.standins.twilio import inbound_params, new_sid, sign
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from tests import outreach_fixtures as fx
 from tests.outreach_fixtures import (

@@ -45,7 +45,7 @@ def _jobs(db, ids) -> dict[str, int]:
 def test_sigkill_mid_batch_loses_no_job_and_sends_nothing_twice(db, twilio, start_worker):
     n = 120
     ids, numbers = _queue_batch(db, n, "Kill test")
-    ctl = f"{twilio.base_url}/_fake/config"
+    ctl = f"{twilio.base_url}/_standin/config"
     # After 40 messages Twilio keeps accepting but stops answering: every loop of the worker
     # ends up inside a send whose outcome it cannot know. That is when it gets SIGKILLed.
     httpx.post(ctl, json={"stall_after": 40})
@@ -81,7 +81,7 @@ def test_sigkill_mid_batch_loses_no_job_and_sends_nothing_twice(db, twilio, star
 def test_sigterm_finishes_running_sends_and_releases_the_rest(db, twilio, start_worker):
     n = 60
     ids, numbers = _queue_batch(db, n, "Term test")
-    httpx.post(f"{twilio.base_url}/_fake/config", json={"latency": 0.05})
+    httpx.post(f"{twilio.base_url}/_standin/config", json={"latency": 0.05})
     worker = start_worker(twilio.base_url, "--concurrency", "2", "--batch", "10", visibility=120)
     wait_for(lambda: len(twilio.fake.sent()) >= 10, 60, "10 sends")
     assert worker.terminate(30) == 0
@@ -97,7 +97,7 @@ def test_sigterm_finishes_running_sends_and_releases_the_rest(db, twilio, start_
     sent_before = len([m for m in twilio.fake.sent() if m["to"] in numbers])
     assert sent_before == jobs["done"]
 
-    httpx.post(f"{twilio.base_url}/_fake/config", json={"latency": 0})
+    httpx.post(f"{twilio.base_url}/_standin/config", json={"latency": 0})
     again = start_worker(twilio.base_url, "--concurrency", "4")
     wait_for(lambda: _jobs(db, ids) == {"done": n}, 60, "all jobs done")
     again.terminate()

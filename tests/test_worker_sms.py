@@ -221,9 +221,10 @@ def test_automated_message_to_an_archived_lead_is_skipped(db, sms_settings, twil
 def test_stand_in_control_endpoints(twilio):
     base = twilio.base_url
     assert (
-        httpx.post(f"{base}/_fake/failures", json={"next": 2, "status": 503}).json()["pending"] == 2
+        httpx.post(f"{base}/_standin/failures", json={"next": 2, "status": 503}).json()["pending"]
+        == 2
     )
-    assert httpx.get(f"{base}/_fake/messages").json() == {"messages": []}
+    assert httpx.get(f"{base}/_standin/messages").json() == {"messages": []}
 
 
 def test_one_claimed_batch_with_every_outcome(db, sms_settings, twilio):

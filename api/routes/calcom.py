@@ -28,7 +28,7 @@ from pydantic import (
 
 from api.deps import CallerDep, PoolDep
 from api.openapi import ErrorBody
-from dbr.bookings import MAX_DAYS_AHEAD, book_for_lead, slots_for_client
+from dbr.bookings.service import MAX_DAYS_AHEAD, book_for_lead, slots_for_client
 from dbr.db import as_caller
 from dbr.errors import DbrError
 from dbr.providers.calcom import CalcomClient, CalcomError, calcom_client, zone

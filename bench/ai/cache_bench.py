@@ -40,12 +40,12 @@ import anthropic
 import psycopg
 from psycopg.rows import dict_row
 
-from dbr import stack, testdb
 from dbr.ai.claude import usage_of
 from dbr.ai.context import ReplyContext
 from dbr.ai.decision import TOOL_NAME
 from dbr.ai.prompting import build_request, offered_slots
-from dbr.fakes.anthropic import FakeAnthropic
+from dbr.dev import stack, testdb
+from dbr.dev.standins.anthropic import AnthropicStandin
 from dbr.settings import get_settings
 
 PRICES = {"input": 3.00, "cache_write": 3.75, "cache_read": 0.30, "output": 15.00}
@@ -322,7 +322,7 @@ def simulate(
 ) -> dict[str, Totals]:
     rng = random.Random(seed)
     clock = [0.0]
-    fakes = {mode: FakeAnthropic(clock=lambda: clock[0]).start() for mode in modes}
+    fakes = {mode: AnthropicStandin(clock=lambda: clock[0]).start() for mode in modes}
     clients = {
         mode: anthropic.Anthropic(api_key="bench", base_url=fake.base_url, max_retries=0)
         for mode, fake in fakes.items()

@@ -3,7 +3,7 @@
     .venv/bin/python bench/import/run.py [--rows 1000000] [--small 250000] [--naive-rows 50000]
 
 1. Generates a realistic messy CSV (bench/out/leads_<rows>.csv; see generate.py), cached.
-2. Creates a throw-away database from every migration (dbr.testdb), so the stats triggers,
+2. Creates a throw-away database from every migration (dbr.dev.testdb), so the stats triggers,
    the trigram search index and every other trigger and index on leads are on.
 3. Times, each in a fresh child process (so peak RSS is per run) and on an emptied leads table:
    (a) ours: dbr.datasets.importer.import_rows, as the client's admin (RLS on), end to end:
@@ -36,8 +36,8 @@ import psycopg  # noqa: E402
 from generate import generate  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from dbr import stack, testdb  # noqa: E402
 from dbr.auth import Caller  # noqa: E402
+from dbr.dev import stack, testdb  # noqa: E402
 from dbr.settings import get_settings  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

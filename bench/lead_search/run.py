@@ -22,9 +22,9 @@ from typing import Any
 
 import psycopg
 
-from dbr import stack, testdb
 from dbr.auth import Caller
 from dbr.db import as_caller_sync
+from dbr.dev import stack, testdb
 from dbr.settings import get_settings
 
 DATASETS = 10

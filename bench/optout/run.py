@@ -37,9 +37,9 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from dbr import stack, testdb
-from dbr.fakes.anthropic import FakeAnthropic
-from dbr.fakes.twilio import inbound_params, sign
+from dbr.dev import stack, testdb
+from dbr.dev.standins.anthropic import AnthropicStandin
+from dbr.dev.standins.twilio import inbound_params, sign
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from dbr.settings import Settings, get_settings
 from tests import optout_data
@@ -103,7 +103,7 @@ def run_mode(
     db: Any,
     url: str,
     settings: Any,
-    claude: FakeAnthropic,
+    claude: AnthropicStandin,
     mode: str,
     replies: list[Any],
     deliver: Deliver,
@@ -138,7 +138,7 @@ def measure(
     db: Any,
     url: str,
     settings: Any,
-    claude: FakeAnthropic,
+    claude: AnthropicStandin,
     modes: list[str],
     replies: list[Any],
     deliver: Deliver,
@@ -186,7 +186,7 @@ def main() -> None:
     name, url = testdb.create_test_database(base, "benchoptout")
     try:
         with (
-            FakeAnthropic() as claude,
+            AnthropicStandin() as claude,
             psycopg.connect(url, autocommit=True, row_factory=dict_row) as db,
         ):
             settings = base.model_copy(

@@ -36,8 +36,8 @@ import aiohttp
 import psycopg
 from psycopg.rows import dict_row
 
-from dbr import stack, testdb
-from dbr.fakes.twilio import inbound_params, sign
+from dbr.dev import stack, testdb
+from dbr.dev.standins.twilio import inbound_params, sign
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from dbr.settings import ROOT, Settings, get_settings
 
@@ -160,7 +160,14 @@ class Bench:
         port = free_port()
         self.twilio_pid = self.spawn(
             "twilio",
-            [sys.executable, "-m", "dbr.fakes.twilio", "--port", str(port), "--no-callbacks"],
+            [
+                sys.executable,
+                "-m",
+                "dbr.dev.standins.twilio",
+                "--port",
+                str(port),
+                "--no-callbacks",
+            ],
             {},
         ).pid
         assert stack.wait_for_port(port, 20), "Twilio stand-in did not start"
@@ -308,7 +315,7 @@ class Bench:
     def check_exactly_once(self, twilio_url: str, expected: int) -> None:
         import httpx
 
-        sent = httpx.get(f"{twilio_url}/_fake/messages", timeout=60).json()["messages"]
+        sent = httpx.get(f"{twilio_url}/_standin/messages", timeout=60).json()["messages"]
         tos = [m["to"] for m in sent]
         assert len(tos) == expected == len(set(tos)), (len(tos), len(set(tos)), expected)
 

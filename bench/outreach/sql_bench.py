@@ -40,9 +40,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from dbr import stack, testdb
 from dbr.auth import Caller
 from dbr.db import as_caller_sync
+from dbr.dev import stack, testdb
 from dbr.settings import get_settings
 
 START_TARGET_S = 10.0

@@ -21,7 +21,12 @@ from dbr.ai import optout
 from dbr.ai.claude import Generation, generate
 from dbr.ai.context import ReplyContext
 from dbr.ai.prompting import OfferedSlot, build_request, offered_slots
-from dbr.bookings import BookingError, book_for_lead, booking_fallback_message, upcoming_slots
+from dbr.bookings.service import (
+    BookingError,
+    book_for_lead,
+    booking_fallback_message,
+    upcoming_slots,
+)
 from dbr.db import as_service
 from dbr.providers.calcom import CalcomClient, CalcomError
 from dbr.settings import Settings

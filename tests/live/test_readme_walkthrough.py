@@ -329,7 +329,7 @@ def test_readme_walkthrough_on_a_live_stack(live: LiveStack) -> None:
         ds,
     )
     assert per_step == [], "a sequence step went twice"
-    twilio = f"http://127.0.0.1:{live.env['TWILIO_STANDIN_PORT']}/_fake/messages"
+    twilio = f"http://127.0.0.1:{live.env['TWILIO_STANDIN_PORT']}/_standin/messages"
     received: dict[str, int] = {}
     for m in httpx.get(twilio, timeout=10).json()["messages"]:
         received[m["to"]] = received.get(m["to"], 0) + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from dbr import stack, testdb
+from dbr.dev import stack, testdb
 from dbr.settings import ROOT, Settings
 
 TYPES_FILE = ROOT / "supabase" / "types" / "database.ts"

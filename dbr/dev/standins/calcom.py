@@ -16,9 +16,9 @@ configured URL as BOOKING_CREATED / BOOKING_CANCELLED / BOOKING_RESCHEDULED, sig
 `X-Cal-Signature-256` = hex HMAC-SHA256 of the raw body with the webhook secret (or the literal
 "no-secret-provided" when no secret is set, exactly as Cal.com does).
 
-Tests start it in-process on an ephemeral port (`FakeCalcom().start()`), inject failures with
+Tests start it in-process on an ephemeral port (`CalcomStandin().start()`), inject failures with
 `fail_next(...)`, act as the attendee with `cancel(...)` / `reschedule(...)` and read
-`requests` / `deliveries`. `dbr up` runs it as `python -m dbr.fakes.calcom --port 54342`;
+`requests` / `deliveries`. `dbr up` runs it as `python -m dbr.dev.standins.calcom --port 54342`;
 `/_standin/*` exposes the same controls over HTTP.
 """
 
@@ -43,14 +43,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from dbr.fakes.loopback import LoopbackServer
+from dbr.dev.standins.loopback import LoopbackServer
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
     SLOTS_API_VERSION,
     STANDIN_EVENT_TYPE_ID,
 )
 
-log = logging.getLogger("dbr.fakes.calcom")
+log = logging.getLogger("dbr.dev.standins.calcom")
 
 NO_SECRET_SIGNATURE = "no-secret-provided"
 WEBHOOK_VERSION = "2021-10-20"
@@ -148,7 +148,7 @@ def sign(body: bytes, secret: str | None) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class FakeCalcom(LoopbackServer):
+class CalcomStandin(LoopbackServer):
     """The stand-in server. Thread-safe; use as a context manager or start()/stop()."""
 
     def __init__(
@@ -670,7 +670,7 @@ def _default_code(status: int) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    owner: FakeCalcom
+    owner: CalcomStandin
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -759,7 +759,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    fake = FakeCalcom(
+    fake = CalcomStandin(
         host=args.host,
         port=args.port,
         webhook_url=args.webhook_url or None,

@@ -6,9 +6,9 @@ outside services). A stand-in is only started when the real service has no crede
 
 from __future__ import annotations
 
+from dbr.dev.stack import Service, deno_bin, python_cmd
 from dbr.providers import twilio as twilio_provider
 from dbr.settings import Settings
-from dbr.stack import Service, deno_bin, python_cmd
 
 # Only for the local Cal.com stand-in (never used when a real Cal.com key is configured).
 LOCAL_CALCOM_WEBHOOK_SECRET = "local-calcom-standin-webhook-secret"
@@ -36,7 +36,10 @@ def services(settings: Settings) -> list[Service]:
             Service(
                 "anthropic-standin",
                 python_cmd(
-                    "-m", "dbr.fakes.anthropic", "--port", str(settings.anthropic_standin_port)
+                    "-m",
+                    "dbr.dev.standins.anthropic",
+                    "--port",
+                    str(settings.anthropic_standin_port),
                 ),
                 settings.anthropic_standin_port,
             )
@@ -45,7 +48,9 @@ def services(settings: Settings) -> list[Service]:
         svcs.append(
             Service(
                 "calcom-standin",
-                python_cmd("-m", "dbr.fakes.calcom", "--port", str(settings.calcom_standin_port)),
+                python_cmd(
+                    "-m", "dbr.dev.standins.calcom", "--port", str(settings.calcom_standin_port)
+                ),
                 settings.calcom_standin_port,
             )
         )
@@ -62,7 +67,7 @@ def _outreach_services(settings: Settings) -> list[Service]:
                 "twilio-standin",
                 python_cmd(
                     "-m",
-                    "dbr.fakes.twilio",
+                    "dbr.dev.standins.twilio",
                     "--port",
                     str(settings.twilio_standin_port),
                     "--inbound-url",

@@ -202,7 +202,7 @@ class Cluster:
         """Write the project's server settings into `dbr.conf`, included by postgresql.conf, so
         an existing cluster picks up changed settings too. Returns whether anything changed."""
         conf = self.data_dir / "dbr.conf"
-        text = "# Written by dbr (dbr/stack.py); edits are overwritten.\n" + "".join(
+        text = "# Written by dbr (dbr/dev/stack.py); edits are overwritten.\n" + "".join(
             f"{k} = {v}\n" for k, v in self.server_settings().items()
         )
         changed = not conf.exists() or conf.read_text() != text

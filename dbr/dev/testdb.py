@@ -12,7 +12,7 @@ import uuid
 
 import psycopg
 
-from dbr import stack
+from dbr.dev import stack
 from dbr.settings import ROOT, Settings
 
 TEMPLATE_PREFIX = "dbr_tmpl_"

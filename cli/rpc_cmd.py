@@ -11,8 +11,8 @@ import typer
 from psycopg.rows import dict_row
 from rich.console import Console
 
+from cli import app
 from dbr.auth import mint_token, verify_token
-from dbr.cli import app
 from dbr.rpc import RpcError, call_rpc, pick
 from dbr.settings import get_settings
 

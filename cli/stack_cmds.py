@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dbr import stack
+from cli import app
 from dbr.auth import mint_token
-from dbr.cli import app
-from dbr.services import service_env, services
+from dbr.dev import stack
+from dbr.dev.services import service_env, services
 from dbr.settings import get_settings
 
 console = Console(stderr=True)

@@ -36,7 +36,7 @@ from dbr.providers.calcom import (
     zone,
 )
 
-log = logging.getLogger("dbr.bookings")
+log = logging.getLogger("dbr.bookings.service")
 
 DEFAULT_TIMEZONE = "Europe/London"
 # Cal.com requires an attendee email; SMS leads often have none. A reserved (.invalid) domain

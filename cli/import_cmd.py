@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli import app
 from dbr.auth import Caller
-from dbr.cli import app
 from dbr.datasets.errors import DatasetError
 from dbr.datasets.importer import ImportResult, ImportTarget, as_caller_on_new_connection
 from dbr.datasets.importer import import_rows as run_import

@@ -11,9 +11,9 @@ import time
 import typer
 from rich.console import Console
 
-from dbr import stack, testdb, typegen
-from dbr.cli import app
-from dbr.cli.stack_cmds import prepare_tools, start_database
+from cli import app
+from cli.stack_cmds import prepare_tools, start_database
+from dbr.dev import stack, testdb, typegen
 from dbr.settings import ROOT, Settings, get_settings
 
 console = Console(stderr=True)

@@ -29,10 +29,10 @@ Lesson ids found in `<lesson id="...">` are reported as applied. The forced tool
 `classify_opt_out` gets {opt_out, confidence, reason} from `opt_out_intent`. Any other forced
 tool gets a schema-valid input built from its schema.
 
-Tests start it in-process (`FakeAnthropic().start()`), script failures with `fail_next(...)`
+Tests start it in-process (`AnthropicStandin().start()`), script failures with `fail_next(...)`
 (HTTP status with optional retry-after, a delay longer than the client's timeout, malformed
 tool input, or no tool call at all) and read `requests`. `dbr up` runs it as
-`python -m dbr.fakes.anthropic --port 54341`; `/_standin/*` exposes the controls over HTTP.
+`python -m dbr.dev.standins.anthropic --port 54341`; `/_standin/*` exposes the controls over HTTP.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from dbr.fakes.loopback import LoopbackServer
+from dbr.dev.standins.loopback import LoopbackServer
 
-log = logging.getLogger("dbr.fakes.anthropic")
+log = logging.getLogger("dbr.dev.standins.anthropic")
 
 CHARS_PER_TOKEN = 4
 CACHE_TTL = {"5m": 300.0, "1h": 3600.0}
@@ -577,7 +577,7 @@ def _malformed(good: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the server
 
 
-class FakeAnthropic(LoopbackServer):
+class AnthropicStandin(LoopbackServer):
     """The stand-in server. Thread-safe; use as a context manager or start()/stop()."""
 
     def __init__(
@@ -825,7 +825,7 @@ def _error_text(status: int) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    owner: FakeAnthropic
+    owner: AnthropicStandin
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's
     # delayed ACK add ~40 ms to every keep-alive request.
@@ -882,7 +882,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    fake = FakeAnthropic(host=args.host, port=args.port).start()
+    fake = AnthropicStandin(host=args.host, port=args.port).start()
     log.info("Anthropic stand-in listening on %s", fake.base_url)
     try:
         threading.Event().wait()

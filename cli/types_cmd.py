@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from dbr import typegen
-from dbr.cli import app
-from dbr.cli.stack_cmds import prepare_tools, start_database
+from cli import app
+from cli.stack_cmds import prepare_tools, start_database
+from dbr.dev import typegen
 from dbr.settings import ROOT, get_settings
 
 console = Console(stderr=True)

@@ -11,6 +11,6 @@ app = typer.Typer(
 )
 
 # Importing a module registers its commands on `app`.
-from dbr.cli import import_cmd, rpc_cmd, stack_cmds, test_cmd, types_cmd, workers_cmd  # noqa: E402
+from cli import import_cmd, rpc_cmd, stack_cmds, test_cmd, types_cmd, workers_cmd  # noqa: E402
 
 __all__ = ["app", "import_cmd", "rpc_cmd", "stack_cmds", "test_cmd", "types_cmd", "workers_cmd"]

@@ -16,8 +16,8 @@ import typer
 from psycopg.rows import dict_row
 from rich.console import Console
 
-from dbr.cli import app
-from dbr.fakes.twilio import inbound_params, sign
+from cli import app
+from dbr.dev.standins.twilio import inbound_params, sign
 from dbr.phones import to_e164
 from dbr.providers import twilio as twilio_provider
 from dbr.settings import Settings, get_settings

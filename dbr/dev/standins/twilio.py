@@ -14,21 +14,22 @@ X-Twilio-Signature, optionally out of order. Inbound replies are delivered, sign
 configured inbound webhook URL.
 
 Control endpoints (JSON) for tests and people:
-  GET    /_fake/messages[?to=]    what was sent (full records, incl. callback URL, validity)
-  DELETE /_fake/messages          forget everything
-  POST   /_fake/failures          {"next": n, "status": 429|500|503, "mode": "reject"|"accept"}
+  GET    /_standin/messages[?to=]    what was sent (full records, incl. callback URL, validity)
+  DELETE /_standin/messages          forget everything
+  POST   /_standin/failures          {"next": n, "status": 429|500|503, "mode": "reject"|"accept"}
                                   ("accept": Twilio takes the message, then the response fails)
                                   {"to": {"+447...": 21211}}  per-number send errors
                                   {"undeliverable": ["+447..."]} delivery fails (30003)
-  POST   /_fake/config            {"callbacks": bool, "callback_delay": s, "out_of_order": bool,
+  POST   /_standin/config            {"callbacks": bool, "callback_delay": s, "out_of_order": bool,
                                    "latency": s, "stall": bool, "inbound_url": url}
                                   (latency/stall delay the ANSWER after the message is
                                   stored: the window in which a crashed sender cannot know)
-  POST   /_fake/inbound           {"from", "to", "body", ["url"], ["opt_out_type"]} deliver a reply
-  GET    /_fake/callbacks         deliveries made (url, params, response status)
+  POST   /_standin/inbound           {"from", "to", "body", ["url"], ["opt_out_type"]}
+                                  deliver a reply
+  GET    /_standin/callbacks         deliveries made (url, params, response status)
 
-Run: `python -m dbr.fakes.twilio --port 54340 --inbound-url URL`, or in-process:
-`with serve_in_thread(FakeTwilio()) as fake: fake.base_url`.
+Run: `python -m dbr.dev.standins.twilio --port 54340 --inbound-url URL`, or in-process:
+`with serve_in_thread(TwilioStandin()) as fake: fake.base_url`.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from twilio.request_validator import RequestValidator
 
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 
-log = logging.getLogger("dbr.fakes.twilio")
+log = logging.getLogger("dbr.dev.standins.twilio")
 
 API = "/2010-04-01"
 E164 = r"^\+[1-9][0-9]{6,14}$"
@@ -180,7 +181,7 @@ class Failure:
 
 
 @dataclass
-class FakeTwilio:
+class TwilioStandin:
     account_sid: str = LOCAL_ACCOUNT_SID
     auth_token: str = LOCAL_AUTH_TOKEN
     inbound_url: str | None = None
@@ -222,12 +223,12 @@ class FakeTwilio:
         app.router.add_post(acct + "/Messages.json", self.create_message)
         app.router.add_get(acct + "/Messages.json", self.list_messages)
         app.router.add_get(acct + "/Messages/{sid}.json", self.fetch_message)
-        app.router.add_get("/_fake/messages", self.ctl_messages)
-        app.router.add_delete("/_fake/messages", self.ctl_reset)
-        app.router.add_post("/_fake/failures", self.ctl_failures)
-        app.router.add_post("/_fake/config", self.ctl_config)
-        app.router.add_post("/_fake/inbound", self.ctl_inbound)
-        app.router.add_get("/_fake/callbacks", self.ctl_callbacks)
+        app.router.add_get("/_standin/messages", self.ctl_messages)
+        app.router.add_delete("/_standin/messages", self.ctl_reset)
+        app.router.add_post("/_standin/failures", self.ctl_failures)
+        app.router.add_post("/_standin/config", self.ctl_config)
+        app.router.add_post("/_standin/inbound", self.ctl_inbound)
+        app.router.add_get("/_standin/callbacks", self.ctl_callbacks)
         app.on_cleanup.append(self._close)
         return app
 
@@ -577,7 +578,7 @@ def _date_matches(sent: datetime | None, op: str, bound: datetime | date) -> boo
 
 @dataclass
 class Running:
-    fake: FakeTwilio
+    fake: TwilioStandin
     port: int
     loop: asyncio.AbstractEventLoop
 
@@ -591,9 +592,9 @@ class Running:
 
 
 @contextlib.contextmanager
-def serve_in_thread(fake: FakeTwilio | None = None, port: int = 0) -> Iterator[Running]:
+def serve_in_thread(fake: TwilioStandin | None = None, port: int = 0) -> Iterator[Running]:
     """Serve the stand-in on 127.0.0.1 (ephemeral port by default) in a background thread."""
-    fake = fake or FakeTwilio()
+    fake = fake or TwilioStandin()
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
@@ -640,7 +641,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-token", default=LOCAL_AUTH_TOKEN)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    fake = FakeTwilio(
+    fake = TwilioStandin(
         account_sid=args.account_sid,
         auth_token=args.auth_token,
         inbound_url=args.inbound_url,

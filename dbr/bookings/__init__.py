@@ -1,0 +1,1 @@
+"""Bookings: free slots and booking a call through Cal.com for a lead."""
