@@ -11,6 +11,23 @@ app = typer.Typer(
 )
 
 # Importing a module registers its commands on `app`.
-from cli import import_cmd, rpc_cmd, stack_cmds, test_cmd, types_cmd, workers_cmd  # noqa: E402
+from cli import (  # noqa: E402
+    catalog_cmd,
+    import_cmd,
+    rpc_cmd,
+    stack_cmds,
+    test_cmd,
+    types_cmd,
+    workers_cmd,
+)
 
-__all__ = ["app", "import_cmd", "rpc_cmd", "stack_cmds", "test_cmd", "types_cmd", "workers_cmd"]
+__all__ = [
+    "app",
+    "catalog_cmd",
+    "import_cmd",
+    "rpc_cmd",
+    "stack_cmds",
+    "test_cmd",
+    "types_cmd",
+    "workers_cmd",
+]
