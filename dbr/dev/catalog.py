@@ -143,7 +143,7 @@ QUERIES: dict[str, str] = {
         select p.pubname, json_build_object(
           'all_tables', p.puballtables, 'insert', p.pubinsert, 'update', p.pubupdate,
           'delete', p.pubdelete, 'truncate', p.pubtruncate,
-          'tables', (select array_agg(t.schemaname || '.' || t.tablename order by 1)
+          'tables', (select array_agg(t.schemaname || '.' || t.tablename order by t.schemaname, t.tablename)
                      from pg_publication_tables t where t.pubname = p.pubname))
         from pg_publication p""",
     "sequences": f"""
@@ -231,8 +231,20 @@ def scheduled_cron_jobs(migrations_dir: Path) -> dict[str, Any]:
 
 
 def _render(value: Any) -> str:
+    """A value as lines to diff: multi-line strings (function bodies, view definitions) line by
+    line, so a difference shows as the lines that changed."""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict):
+        out = []
+        for key in sorted(value):
+            item = value[key]
+            if isinstance(item, str) and "\n" in item:
+                out.append(f"{key}:")
+                out.extend("  " + line for line in item.splitlines())
+            else:
+                out.append(f"{key}: {json.dumps(item, sort_keys=True, default=str)}")
+        return "\n".join(out)
     return json.dumps(value, indent=1, sort_keys=True, default=str)
 
 

@@ -1,3 +1,6 @@
+-- HEADER 020_jobs
+
+-- jobs ------------------------------------------------------------------------------------
 -- Durable jobs: every piece of outside work (an SMS, a Claude call, an email) is a row
 -- written in the same transaction as the change that caused it. Workers claim with
 -- `for update skip locked` and a lease (visibility timeout). Two ways a run can end badly,
@@ -281,3 +284,219 @@ grant execute on function private.enqueue_job(text, jsonb, timestamptz, text, uu
   private.sweep_jobs() to service_role;
 
 select private.schedule_cron('sweep-jobs', '* * * * *', 'select private.sweep_jobs()');
+
+-- job runtime -----------------------------------------------------------------------------
+-- What the worker pool needs beyond the jobs core: snoozing a job without spending an
+-- attempt (an SMS deferred to the sending window is not a failure), and a wake-up signal
+-- that Supabase Realtime can carry. private.jobs is not in a published schema and must not
+-- be: Realtime would stream payloads (phone numbers, message ids) to any subscriber. So
+-- every enqueue statement also writes one content-free row into public.job_signals, which
+-- is in the supabase_realtime publication and readable by no API role (RLS, no policies;
+-- the workers subscribe with the service role). Locally, LISTEN/NOTIFY on `dbr_jobs`
+-- (private.wake_workers) does the same job; either way the poll backstop remains the
+-- guarantee, the signal only cuts latency.
+
+create function private.defer_job(
+  p_id bigint,
+  p_worker text,
+  p_until timestamptz,
+  p_reason text default null
+) returns boolean
+language sql
+security definer
+set search_path = ''
+as $$
+  -- Gives the claim back and reschedules without counting an attempt, so a message waiting
+  -- for its window or its rate limit never runs out of attempts.
+  update private.jobs
+  set status = 'queued',
+      run_at = greatest(coalesce(p_until, now()), now()),
+      locked_until = null,
+      locked_by = null,
+      last_error = case when p_reason is null then last_error else 'deferred: ' || left(p_reason, 200) end
+  where id = p_id and status = 'running' and locked_by = p_worker
+  returning true
+$$;
+comment on function private.defer_job(bigint, text, timestamptz, text) is
+  'Reschedules a claimed job to p_until without spending an attempt (window, rate limit, or a claim given back).';
+
+revoke all on function private.defer_job(bigint, text, timestamptz, text) from public, anon, authenticated;
+grant execute on function private.defer_job(bigint, text, timestamptz, text) to service_role;
+
+-- Realtime wake-up signal ----------------------------------------------------------------
+create table public.job_signals (
+  id bigint generated always as identity primary key,
+  signaled_at timestamptz not null default now()
+);
+comment on table public.job_signals is
+  'Content-free wake-up rows for workers subscribed through Supabase Realtime; one per enqueue statement, pruned every minute.';
+
+alter table public.job_signals enable row level security;
+-- No policy: API users see nothing. The workers subscribe with the service role (bypasses RLS).
+revoke all on public.job_signals from public, anon, authenticated;
+grant select on public.job_signals to service_role;
+
+create function private.signal_job_workers() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- One row per statement (like the NOTIFY), so a bulk enqueue signals once.
+  insert into public.job_signals default values;
+  return null;
+end
+$$;
+comment on function private.signal_job_workers() is
+  'Trigger: writes one public.job_signals row per enqueue statement for Realtime subscribers.';
+revoke all on function private.signal_job_workers() from public, anon, authenticated;
+
+create trigger jobs_signal_realtime after insert on private.jobs
+  for each statement execute function private.signal_job_workers();
+
+create function private.prune_job_signals() returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  with gone as (
+    delete from public.job_signals where signaled_at < now() - interval '5 minutes' returning 1
+  )
+  select count(*)::integer from gone
+$$;
+comment on function private.prune_job_signals() is 'pg_cron: drops wake-up signals older than five minutes.';
+revoke all on function private.prune_job_signals() from public, anon, authenticated;
+grant execute on function private.prune_job_signals() to service_role;
+
+alter publication supabase_realtime add table public.job_signals;
+
+select private.schedule_cron('prune-job-signals', '* * * * *', 'select private.prune_job_signals()');
+
+-- dead letter -----------------------------------------------------------------------------
+-- Dead letter: a job that used up its attempts (or failed permanently) stays in private.jobs
+-- with status 'dead' for 30 days. Admins of the owning client see their dead jobs through
+-- public.dead_jobs, can put one back in the queue with public.retry_dead_job(job_id), and get
+-- an in-app/e-mail alert (private.notify_staff) when jobs start dying.
+
+create function private.list_dead_jobs() returns table (
+  id bigint,
+  kind text,
+  payload jsonb,
+  attempts integer,
+  max_attempts integer,
+  lease_losses integer,
+  last_error text,
+  created_at timestamptz,
+  finished_at timestamptz
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.lease_losses, j.last_error, j.created_at,
+    j.finished_at
+  from private.jobs j
+  where j.status = 'dead'
+    and j.client_id = (select private.current_client_id())
+    and (select private.is_admin())
+  order by j.finished_at desc
+$$;
+comment on function private.list_dead_jobs() is
+  'Dead-lettered jobs of the caller''s client; empty for anyone but an active admin.';
+
+create view public.dead_jobs with (security_invoker = true) as
+select d.id, d.kind, d.payload, d.attempts, d.max_attempts, d.lease_losses, d.last_error, d.created_at,
+  d.finished_at
+from private.list_dead_jobs() as d;
+comment on view public.dead_jobs is
+  'Admin view of background jobs that failed for good (newest first): what, why, when; attempts are '
+  'handler failures, lease_losses runs whose worker vanished.';
+
+revoke all on function private.list_dead_jobs() from public, anon;
+grant execute on function private.list_dead_jobs() to authenticated, service_role;
+revoke all on public.dead_jobs from public, anon, authenticated;
+grant select on public.dead_jobs to authenticated, service_role;
+
+create function private.retry_dead_job(p_job_id bigint) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id bigint;
+begin
+  if not coalesce((select private.is_admin()), false) then
+    perform private.raise_error(403, 'only admins can retry failed jobs');
+  end if;
+  update private.jobs
+  set status = 'queued', attempts = 0, lease_losses = 0, run_at = now(), finished_at = null,
+      locked_until = null, locked_by = null
+  where id = p_job_id and status = 'dead' and client_id = (select private.current_client_id())
+  returning id into v_id;
+  if v_id is null then
+    perform private.raise_error(404, format('no failed job %s for this client', p_job_id));
+  end if;
+  return v_id;
+end
+$$;
+comment on function private.retry_dead_job(bigint) is
+  'Puts a dead job of the caller''s client back in the queue with fresh attempts (admins only).';
+revoke all on function private.retry_dead_job(bigint) from public, anon;
+grant execute on function private.retry_dead_job(bigint) to authenticated, service_role;
+
+create function public.retry_dead_job(job_id bigint) returns bigint
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.retry_dead_job(job_id)
+$$;
+comment on function public.retry_dead_job(bigint) is
+  'RPC /rest/v1/rpc/retry_dead_job: requeue a dead-lettered job (admins of its client only).';
+revoke all on function public.retry_dead_job(bigint) from public, anon;
+grant execute on function public.retry_dead_job(bigint) to authenticated;
+
+-- Alert ----------------------------------------------------------------------------------
+create function private.alert_dead_job() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- One alert per client per quarter hour: a burst of dead jobs (Twilio down for an hour)
+  -- should raise one alarm, not a thousand.
+  if new.client_id is null or exists (
+    select from private.jobs j
+    where j.status = 'dead' and j.client_id = new.client_id and j.id <> new.id
+      and j.finished_at > now() - interval '15 minutes'
+  ) then
+    return null;
+  end if;
+  -- An alert must never stop a job from being recorded as dead.
+  begin
+    perform private.notify_staff(
+      new.client_id,
+      'A background job failed',
+      format(
+        '%s failed after %s attempt(s)%s: %s', new.kind, new.attempts,
+        case when new.lease_losses > 0 then format(' and %s lost lease(s)', new.lease_losses) else '' end,
+        coalesce(left(new.last_error, 300), 'no error text')
+      ),
+      'immediate',
+      null,
+      jsonb_build_object('job_id', new.id, 'kind', new.kind)
+    );
+  exception when others then
+    raise warning 'dead job alert for job % failed: %', new.id, sqlerrm;
+  end;
+  return null;
+end
+$$;
+comment on function private.alert_dead_job() is
+  'Trigger: notifies the client''s staff when a job is dead-lettered (at most once per 15 minutes).';
+revoke all on function private.alert_dead_job() from public, anon, authenticated;
+
+create trigger jobs_alert_dead after update of status on private.jobs
+  for each row when (new.status = 'dead' and old.status is distinct from 'dead')
+  execute function private.alert_dead_job();

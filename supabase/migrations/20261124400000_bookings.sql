@@ -1,3 +1,118 @@
+-- HEADER 400_bookings
+
+-- bookings --------------------------------------------------------------------------------
+-- Bookings: every Cal.com booking made for a lead (by staff through the API, by the AI agent,
+-- or arriving by webhook), the Cal.com webhook deliveries already processed, and the
+-- per-client Cal.com settings kept in clients.settings -> 'calcom'.
+
+create type public.booking_status as enum ('accepted', 'cancelled', 'rescheduled');
+comment on type public.booking_status is
+  'accepted: the call stands; cancelled: called off; rescheduled: replaced by a newer booking.';
+
+create table public.bookings (
+  id uuid primary key default gen_random_uuid(),
+  client_id uuid not null,
+  dataset_id uuid not null,
+  lead_id uuid not null,
+  cal_booking_uid text not null unique check (length(cal_booking_uid) between 1 and 200),
+  cal_booking_id bigint,
+  event_type_id bigint,
+  status public.booking_status not null default 'accepted',
+  start_time timestamptz not null,
+  end_time timestamptz not null,
+  booking_url text,
+  notes text,
+  source text not null check (source in ('api', 'ai', 'webhook')),
+  booked_by uuid references auth.users (id) on delete set null,
+  previous_lead_status public.lead_status,
+  rescheduled_from_uid text,
+  rescheduled_to_uid text,
+  cancelled_at timestamptz,
+  cancellation_reason text,
+  details jsonb not null default '{}'::jsonb check (jsonb_typeof(details) = 'object'),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  check (end_time >= start_time),
+  foreign key (lead_id, client_id) references public.leads (id, client_id) on delete cascade,
+  foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade
+);
+comment on table public.bookings is
+  'Cal.com bookings of leads. Written only by private.record_booking / private.record_booking_cancellation.';
+comment on column public.bookings.cal_booking_uid is
+  'Cal.com''s booking uid (the string id its API and webhooks use); one row per uid, which makes recording idempotent.';
+comment on column public.bookings.cal_booking_id is 'Cal.com''s numeric booking id, when known.';
+comment on column public.bookings.source is
+  'Who made it: api (staff through calcom/create-booking), ai (the AI agent), webhook (booked on Cal.com directly).';
+comment on column public.bookings.previous_lead_status is
+  'The lead''s status before the booking; restored when the booking is cancelled.';
+comment on column public.bookings.rescheduled_from_uid is 'The booking this one replaced (Cal.com reschedule).';
+comment on column public.bookings.rescheduled_to_uid is 'The booking that replaced this one.';
+comment on column public.bookings.details is 'Cal.com booking data: attendee, event type, location, metadata.';
+create index bookings_client_idx on public.bookings (client_id, start_time desc);
+create index bookings_lead_idx on public.bookings (lead_id, created_at desc);
+create index bookings_dataset_idx on public.bookings (dataset_id);
+create index bookings_booked_by_idx on public.bookings (booked_by) where booked_by is not null;
+
+create trigger bookings_touch before update on public.bookings
+  for each row execute function private.touch_updated_at();
+create trigger bookings_client_fixed before update of client_id on public.bookings
+  for each row execute function private.forbid_client_change();
+
+alter table public.bookings enable row level security;
+
+create policy "members read bookings of visible datasets" on public.bookings
+  for select to authenticated
+  using (
+    client_id = (select private.current_client_id())
+    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    and (not (select private.sees_only_assigned_leads()) or lead_id = any ((select private.assigned_lead_ids())::uuid[]))
+  );
+
+-- Read-only for users: a booking is made through Cal.com and recorded by the functions below.
+revoke all on public.bookings from anon, authenticated;
+grant select on public.bookings to authenticated;
+grant all on public.bookings to service_role;
+
+alter publication supabase_realtime add table public.bookings;
+
+-- Webhook deliveries already processed: Cal.com retries and may deliver twice ----------------
+create table private.calcom_webhook_events (
+  id bigint generated always as identity primary key,
+  booking_uid text not null,
+  trigger_event text not null,
+  client_id uuid references public.clients (id) on delete cascade,
+  lead_id uuid,
+  payload jsonb not null,
+  result jsonb,
+  received_at timestamptz not null default now(),
+  unique (booking_uid, trigger_event)
+);
+comment on table private.calcom_webhook_events is
+  'Cal.com webhook events already handled, one per (booking uid, trigger event): a repeat delivery has no effect.';
+comment on column private.calcom_webhook_events.result is 'What ingesting the event did (returned to Cal.com).';
+create index calcom_webhook_events_client_idx on private.calcom_webhook_events (client_id)
+where client_id is not null;
+create index calcom_webhook_events_received_idx on private.calcom_webhook_events (received_at);
+
+revoke all on private.calcom_webhook_events from public, anon, authenticated;
+
+-- Per-client Cal.com settings (their shape is a check constraint of public.clients) ----------
+
+create function private.calcom_settings(p_client_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(c.settings -> 'calcom', '{}'::jsonb) from public.clients c where c.id = p_client_id
+$$;
+comment on function private.calcom_settings(uuid) is
+  'A client''s Cal.com settings: event_type_id (the event type leads are booked into), calendar_name, booking_page_url.';
+
+revoke all on function private.calcom_settings(uuid) from public, anon, authenticated;
+grant execute on function private.calcom_settings(uuid) to service_role;
+
+-- recording bookings ----------------------------------------------------------------------
 -- Recording bookings on the lead: one function for a made (or moved) booking and one for a
 -- cancelled one. Both are idempotent on the Cal.com booking uid, so the API, the AI worker and
 -- the webhook may all report the same booking and the lead changes once, staff notified once.
@@ -12,23 +127,19 @@ as $$
 declare
   v_rows integer := 0;
 begin
-  -- notify_staff is owned by the notifications capability; bookings are recorded whether or
-  -- not it is installed yet.
-  if to_regprocedure('private.notify_staff(uuid, text, text, text, text, jsonb, uuid)') is not null then
-    v_rows := private.notify_staff(
-      p_lead.client_id, p_title, p_message, p_priority,
-      coalesce(
-        (select '/conversations/' || c.id from public.conversations c where c.lead_id = p_lead.id),
-        '/leads/' || p_lead.id
-      ),
-      p_data, p_lead.dataset_id
-    );
-  end if;
+  v_rows := private.notify_staff(
+    p_lead.client_id, p_title, p_message, p_priority,
+    coalesce(
+      (select '/conversations/' || c.id from public.conversations c where c.lead_id = p_lead.id),
+      '/leads/' || p_lead.id
+    ),
+    p_data, p_lead.dataset_id
+  );
   return coalesce(v_rows, 0);
 end
 $$;
 comment on function private.notify_booking_staff(public.leads, text, text, text, jsonb) is
-  'Tells the client''s staff about a booking change through private.notify_staff (when installed); returns rows created.';
+  'Tells the client''s staff about a booking change through private.notify_staff; returns rows created.';
 
 create function private.booking_when(p_client_id uuid, p_time timestamptz) returns text
 language sql
@@ -389,3 +500,153 @@ grant execute on function
   private.record_booking(uuid, text, timestamptz, timestamptz, text, uuid, text, text, jsonb, text),
   private.record_booking_cancellation(text, text, text, uuid, timestamptz, timestamptz, jsonb)
   to service_role;
+
+-- Cal.com webhooks ------------------------------------------------------------------------
+-- Cal.com webhooks: the calcom-webhook edge function checks X-Cal-Signature-256 and hands the
+-- parsed body to this one function. Each (booking uid, trigger event) is handled once.
+
+create function private.ingest_calcom_webhook(p_event jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_trigger text := p_event ->> 'triggerEvent';
+  v_payload jsonb := p_event -> 'payload';
+  v_uid text;
+  v_from_uid text;
+  v_start timestamptz;
+  v_end timestamptz;
+  v_old_start timestamptz;
+  v_old_end timestamptz;
+  v_lead_text text;
+  v_lead_id uuid;
+  v_known_lead uuid;
+  v_client_id uuid;
+  v_event_type text;
+  v_setting_type text;
+  v_event_id bigint;
+  v_details jsonb;
+  v_result jsonb;
+begin
+  if jsonb_typeof(p_event) is distinct from 'object' or v_trigger is null then
+    raise exception 'not a Cal.com webhook event (no triggerEvent)' using errcode = '22023';
+  end if;
+  if v_trigger = 'PING' then
+    -- Cal.com's "ping test" from the webhook settings page.
+    return jsonb_build_object('status', 'ok', 'event', v_trigger);
+  end if;
+  if v_trigger not in ('BOOKING_CREATED', 'BOOKING_CANCELLED', 'BOOKING_RESCHEDULED') then
+    return jsonb_build_object('status', 'ignored', 'reason', 'unsupported_event', 'event', v_trigger);
+  end if;
+  if jsonb_typeof(v_payload) is distinct from 'object' or coalesce(v_payload ->> 'uid', '') = '' then
+    raise exception 'a % event needs payload.uid', v_trigger using errcode = '22023';
+  end if;
+  v_uid := v_payload ->> 'uid';
+  begin
+    v_start := (v_payload ->> 'startTime')::timestamptz;
+    v_end := (v_payload ->> 'endTime')::timestamptz;
+  exception when others then
+    raise exception 'payload.startTime / endTime are not timestamps' using errcode = '22023';
+  end;
+  if v_trigger = 'BOOKING_RESCHEDULED' then
+    -- The replaced booking's times, kept for it in case its own BOOKING_CREATED comes later.
+    begin
+      v_old_start := (v_payload ->> 'rescheduleStartTime')::timestamptz;
+      v_old_end := greatest((v_payload ->> 'rescheduleEndTime')::timestamptz, v_old_start);
+    exception when others then
+      v_old_start := null;
+      v_old_end := null;
+    end;
+  end if;
+  if v_trigger <> 'BOOKING_CANCELLED' and v_start is null then
+    raise exception 'a % event needs payload.startTime', v_trigger using errcode = '22023';
+  end if;
+
+  -- One effect per (uid, event): a repeated delivery returns what the first one did.
+  insert into private.calcom_webhook_events (booking_uid, trigger_event, payload)
+  values (v_uid, v_trigger, p_event)
+  on conflict (booking_uid, trigger_event) do nothing
+  returning id into v_event_id;
+  if v_event_id is null then
+    select e.result into v_result
+    from private.calcom_webhook_events e
+    where e.booking_uid = v_uid and e.trigger_event = v_trigger;
+    return jsonb_build_object('status', 'duplicate', 'event', v_trigger, 'uid', v_uid, 'first_result', v_result);
+  end if;
+
+  v_from_uid := coalesce(
+    nullif(v_payload ->> 'rescheduleUid', ''),
+    nullif(v_payload ->> 'rescheduledFromUid', ''),
+    nullif(v_payload ->> 'fromReschedule', '')
+  );
+
+  -- Which lead: a booking we already know decides; otherwise the lead_id we put in metadata.
+  select b.lead_id into v_known_lead from public.bookings b where b.cal_booking_uid = v_uid;
+  if v_known_lead is null and v_from_uid is not null then
+    select b.lead_id into v_known_lead from public.bookings b where b.cal_booking_uid = v_from_uid;
+  end if;
+  v_lead_text := v_payload -> 'metadata' ->> 'lead_id';
+  if v_known_lead is not null then
+    v_lead_id := v_known_lead;
+  elsif v_lead_text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    v_lead_id := v_lead_text::uuid;
+  end if;
+  select l.client_id into v_client_id from public.leads l where l.id = v_lead_id;
+
+  if v_client_id is null then
+    v_result := jsonb_build_object('status', 'ignored', 'reason', 'unknown_lead');
+  elsif v_known_lead is null and v_trigger <> 'BOOKING_CANCELLED' then
+    -- A booking we did not make: it must be for the event type this client books leads into.
+    v_event_type := v_payload ->> 'eventTypeId';
+    v_setting_type := private.calcom_settings(v_client_id) ->> 'event_type_id';
+    if v_setting_type is not null and v_event_type is not null and v_event_type <> v_setting_type then
+      v_result := jsonb_build_object('status', 'ignored', 'reason', 'event_type_mismatch');
+    end if;
+  end if;
+
+  if v_result is null then
+    v_details := jsonb_strip_nulls(jsonb_build_object(
+      'cal_booking_id', case when v_payload ->> 'bookingId' ~ '^[0-9]+$' then v_payload -> 'bookingId' end,
+      'event_type_id', case when v_payload ->> 'eventTypeId' ~ '^[0-9]+$' then v_payload -> 'eventTypeId' end,
+      'title', v_payload -> 'title',
+      'attendees', v_payload -> 'attendees',
+      'location', v_payload -> 'location',
+      'metadata', v_payload -> 'metadata',
+      'reschedule_start_time', v_old_start,
+      'reschedule_end_time', v_old_end
+    ));
+    if v_trigger = 'BOOKING_CANCELLED' then
+      v_result := private.record_booking_cancellation(
+        v_uid,
+        v_payload ->> 'cancellationReason',
+        v_payload ->> 'cancelledBy',
+        v_lead_id,
+        v_start,
+        v_end,
+        v_details
+      );
+    else
+      v_result := private.record_booking(
+        v_lead_id, v_uid, v_start, coalesce(v_end, v_start), 'webhook', null, null,
+        nullif(v_payload ->> 'additionalNotes', ''), v_details,
+        case when v_trigger = 'BOOKING_RESCHEDULED' then v_from_uid end
+      );
+      v_result := v_result || jsonb_build_object('status', case when (v_result ->> 'created')::boolean then 'recorded' else 'already_recorded' end);
+    end if;
+  end if;
+
+  v_result := v_result || jsonb_build_object('event', v_trigger, 'uid', v_uid);
+  update private.calcom_webhook_events
+  set result = v_result, lead_id = v_lead_id, client_id = v_client_id
+  where id = v_event_id;
+  return v_result;
+end
+$$;
+comment on function private.ingest_calcom_webhook(jsonb) is
+  'Handles one verified Cal.com webhook body ({triggerEvent, payload}): BOOKING_CREATED and BOOKING_RESCHEDULED '
+  'record the booking on the lead (metadata.lead_id, or the booking it replaces), BOOKING_CANCELLED undoes it. '
+  'Idempotent on (payload.uid, triggerEvent). Returns what it did.';
+
+revoke all on function private.ingest_calcom_webhook(jsonb) from public, anon, authenticated;
+grant execute on function private.ingest_calcom_webhook(jsonb) to service_role;

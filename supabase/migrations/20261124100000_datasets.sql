@@ -1,3 +1,131 @@
+-- HEADER 100_datasets
+
+-- types -----------------------------------------------------------------------------------
+create type public.campaign_status as enum ('draft', 'active', 'paused', 'completed');
+create type public.ai_mode as enum ('auto', 'suggest', 'off');
+
+-- datasets --------------------------------------------------------------------------------
+create table public.datasets (
+  id uuid primary key default gen_random_uuid(),
+  client_id uuid not null default private.current_client_id()
+    references public.clients (id) on delete cascade,
+  name text not null check (length(trim(name)) between 1 and 200),
+  description text,
+  source text,
+  uploaded_file_url text,
+  total_leads integer not null default 0 check (total_leads >= 0),
+  active_leads integer not null default 0 check (active_leads >= 0),
+  hot_leads integer not null default 0 check (hot_leads >= 0),
+  converted_leads integer not null default 0 check (converted_leads >= 0),
+  campaign_status public.campaign_status not null default 'draft',
+  campaign_start_date timestamptz,
+  campaign_end_date timestamptz,
+  ai_mode public.ai_mode,
+  created_by uuid default auth.uid() references auth.users (id) on delete set null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (id, client_id),
+  check (campaign_end_date is null or campaign_start_date is null or campaign_end_date >= campaign_start_date)
+);
+comment on table public.datasets is 'An uploaded lead list and the campaign run on it.';
+comment on column public.datasets.total_leads is 'Kept exact by triggers on leads; not writable by users.';
+comment on column public.datasets.ai_mode is 'AI mode for this dataset''s conversations; null inherits the client''s.';
+create index datasets_client_id_idx on public.datasets (client_id, created_at desc);
+create index datasets_created_by_idx on public.datasets (created_by);
+
+create trigger datasets_touch before update on public.datasets
+  for each row execute function private.touch_updated_at();
+create trigger datasets_client_fixed before update of client_id on public.datasets
+  for each row execute function private.forbid_client_change();
+
+-- row level security and privileges -------------------------------------------------------
+alter table public.datasets enable row level security;
+
+-- A row of a dataset is visible to active members of its client who may see that dataset;
+-- a member that sees only its assigned leads (see private.sees_only_assigned_leads) sees
+-- only those leads and their threads and messages.
+create policy "members read visible datasets" on public.datasets
+  for select to authenticated
+  using (
+    client_id = (select private.current_client_id())
+    and ((select private.sees_all_datasets()) or id = any ((select private.visible_dataset_ids())::uuid[]))
+  );
+create policy "admins and managers create datasets" on public.datasets
+  for insert to authenticated
+  with check (client_id = (select private.current_client_id()) and (select private.can_manage_datasets()));
+create policy "admins and managers update visible datasets" on public.datasets
+  for update to authenticated
+  using (
+    client_id = (select private.current_client_id()) and (select private.can_manage_datasets())
+    and ((select private.sees_all_datasets()) or id = any ((select private.visible_dataset_ids())::uuid[]))
+  )
+  with check (client_id = (select private.current_client_id()));
+create policy "admins delete datasets" on public.datasets
+  for delete to authenticated
+  using (client_id = (select private.current_client_id()) and (select private.is_admin()));
+
+
+-- Table privileges: what a user may touch at all; RLS then decides which rows.
+revoke all on public.datasets from anon;
+revoke all on public.datasets from authenticated;
+grant select, delete on public.datasets to authenticated;
+grant insert (name, description, source, campaign_start_date, campaign_end_date, ai_mode)
+  on public.datasets to authenticated;
+grant update (name, description, source, campaign_status, campaign_start_date, campaign_end_date, ai_mode)
+  on public.datasets to authenticated;
+
+-- dataset rules ---------------------------------------------------------------------------
+-- Dataset rules enforced whatever path writes a dataset (PostgREST PATCH, RPC, service):
+-- campaign status moves only along the allowed transitions, and the campaign dates are ordered.
+
+create function private.campaign_transition_allowed(
+  p_from public.campaign_status, p_to public.campaign_status
+) returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+  select p_from = p_to
+    or (p_from, p_to) in (
+      ('draft'::public.campaign_status, 'active'::public.campaign_status),
+      ('active', 'paused'), ('active', 'completed'),
+      ('paused', 'active'), ('paused', 'completed')
+    )
+$$;
+comment on function private.campaign_transition_allowed(public.campaign_status, public.campaign_status) is
+  'Campaign state machine: draft -> active; active -> paused | completed; paused -> active | completed; '
+  'completed is final. Staying in the same status is always allowed.';
+
+create function private.validate_dataset_change() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE' and not private.campaign_transition_allowed(old.campaign_status, new.campaign_status) then
+    perform private.raise_error(400, format('a campaign cannot go from %s to %s', old.campaign_status, new.campaign_status),
+      jsonb_build_object('hint', 'Allowed: draft -> active, active -> paused or completed, paused -> active or completed; '
+        'completed is final.'));
+  end if;
+  if new.campaign_end_date < new.campaign_start_date then
+    perform private.raise_error(400, format('campaign_end_date (%s) is before campaign_start_date (%s)',
+      new.campaign_end_date, new.campaign_start_date));
+  end if;
+  return new;
+end
+$$;
+comment on function private.validate_dataset_change() is
+  'Trigger: refuses invalid campaign status transitions and an end date before the start date (400).';
+
+create trigger datasets_validate
+before insert or update of campaign_status, campaign_start_date, campaign_end_date on public.datasets
+for each row execute function private.validate_dataset_change();
+
+revoke all on function private.campaign_transition_allowed(public.campaign_status, public.campaign_status)
+from public, anon;
+grant execute on function private.campaign_transition_allowed(public.campaign_status, public.campaign_status)
+to authenticated, service_role;
+
+-- dataset RPCs ----------------------------------------------------------------------------
 -- Dataset RPCs in the seed's shapes (GET/POST/PUT/DELETE /api/datasets...). They are thin,
 -- security-invoker wrappers over public.datasets: RLS and the column grants decide who may
 -- do what, the triggers decide what is valid. The same table is usable through PostgREST
@@ -17,82 +145,6 @@ as $$
   )
 $$;
 comment on function private.dataset_json(public.datasets) is 'The seed''s dataset detail shape (GET /api/datasets/[id]).';
-
-create function private.require_member() returns uuid
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_client uuid := private.current_client_id();
-begin
-  if v_client is null then
-    perform private.raise_error(403, 'you are not an active member of any client');
-  end if;
-  return v_client;
-end
-$$;
-comment on function private.require_member() is
-  'The caller''s client id; raises 403 for anonymous, invited, suspended or unknown users.';
-
-create function private.parse_timestamptz_field(p_patch jsonb, p_key text) returns timestamptz
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  if jsonb_typeof(p_patch -> p_key) = 'null' then
-    return null;
-  end if;
-  if jsonb_typeof(p_patch -> p_key) <> 'string' then
-    perform private.raise_error(400, format('%s must be an ISO 8601 date-time string or null', p_key));
-  end if;
-  return (p_patch ->> p_key)::timestamptz;
-exception
-  when invalid_datetime_format or datetime_field_overflow then
-    perform private.raise_error(400, format('%s is not a valid ISO 8601 date-time: %s', p_key, p_patch ->> p_key));
-end
-$$;
-comment on function private.parse_timestamptz_field(jsonb, text) is
-  'Reads a nullable timestamptz from a JSON patch, raising 400 with the field name when malformed.';
-
-create function private.reject_unknown_keys(p_patch jsonb, p_allowed text []) returns void
-language plpgsql
-immutable
-set search_path = ''
-as $$
-declare
-  v_unknown text;
-begin
-  if p_patch is null or jsonb_typeof(p_patch) <> 'object' then
-    perform private.raise_error(400, 'the patch must be a JSON object');
-  end if;
-  select string_agg(k, ', ' order by k) into v_unknown
-  from jsonb_object_keys(p_patch) k
-  where k <> all (p_allowed);
-  if v_unknown is not null then
-    perform private.raise_error(400, format('unknown or read-only field(s): %s', v_unknown),
-      jsonb_build_object('hint', 'Allowed fields: ' || array_to_string(p_allowed, ', ')));
-  end if;
-end
-$$;
-comment on function private.reject_unknown_keys(jsonb, text []) is
-  'Raises 400 naming every key of a JSON patch that is not in the allowed list.';
-
-create function private.text_field(p_patch jsonb, p_key text) returns text
-language plpgsql
-immutable
-set search_path = ''
-as $$
-begin
-  if jsonb_typeof(p_patch -> p_key) not in ('string', 'null') then
-    perform private.raise_error(400, format('%s must be a string or null', p_key));
-  end if;
-  return nullif(btrim(p_patch ->> p_key), '');
-end
-$$;
-comment on function private.text_field(jsonb, text) is
-  'Reads a trimmed text field from a JSON patch (blank becomes null); 400 when not a string.';
 
 create function private.valid_dataset_name(p_name text) returns text
 language plpgsql
@@ -339,16 +391,12 @@ $$;
 comment on function public.delete_dataset(uuid) is
   'DELETE /api/datasets/[id]: admins only; cascades to leads, conversations and messages.';
 
-revoke all on function private.dataset_json(public.datasets), private.require_member(),
-  private.parse_timestamptz_field(jsonb, text), private.reject_unknown_keys(jsonb, text []),
-  private.text_field(jsonb, text), private.valid_dataset_name(text),
+revoke all on function private.dataset_json(public.datasets), private.valid_dataset_name(text),
   private.list_datasets(public.campaign_status, text, text), private.get_dataset(uuid),
   private.create_dataset(text, text, timestamptz), private.update_dataset(uuid, jsonb),
   private.delete_dataset(uuid)
 from public, anon;
-grant execute on function private.dataset_json(public.datasets), private.require_member(),
-  private.parse_timestamptz_field(jsonb, text), private.reject_unknown_keys(jsonb, text []),
-  private.text_field(jsonb, text), private.valid_dataset_name(text),
+grant execute on function private.dataset_json(public.datasets), private.valid_dataset_name(text),
   private.list_datasets(public.campaign_status, text, text), private.get_dataset(uuid),
   private.create_dataset(text, text, timestamptz), private.update_dataset(uuid, jsonb),
   private.delete_dataset(uuid)

@@ -1,3 +1,6 @@
+-- HEADER 030_notifications
+
+-- notifications ---------------------------------------------------------------------------
 -- In-app notifications for staff, the one function every capability calls to notify them,
 -- and the trigger that tells staff when a lead turns HOT.
 -- Email and SMS channels come with a later issue: no notify.* jobs are enqueued until a
@@ -108,40 +111,6 @@ comment on function private.notify_staff(uuid, text, text, text, text, jsonb, uu
   'member who can see it; a member that sees only its assigned leads when data.lead_id is one of them); '
   'returns the number of rows created. Email/SMS channels: later issue.';
 
--- A lead turning HOT (by status or sentiment, from the AI, staff or a webhook) is worth an
--- immediate heads-up. A row trigger with a WHEN clause costs nothing for other updates.
-create function private.notify_hot_lead() returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_name text := coalesce(nullif(trim(concat_ws(' ', new.first_name, new.last_name)), ''), new.phone_number);
-  v_conversation uuid;
-begin
-  select c.id into v_conversation from public.conversations c where c.lead_id = new.id;
-  perform private.notify_staff(
-    new.client_id,
-    'Hot lead: ' || v_name,
-    coalesce('Latest reply: ' || left(new.latest_lead_reply, 300), v_name || ' is now HOT.'),
-    'immediate',
-    coalesce('/conversations/' || v_conversation, '/leads/' || new.id),
-    jsonb_build_object('lead_id', new.id, 'conversation_id', v_conversation, 'kind', 'hot_lead'),
-    new.dataset_id
-  );
-  return null;
-end
-$$;
-comment on function private.notify_hot_lead() is 'Trigger: notifies staff when a lead''s status or sentiment becomes HOT.';
-
-create trigger leads_notify_hot after update of contact_status, lead_sentiment on public.leads
-  for each row
-  when (
-    (new.contact_status = 'HOT' or new.lead_sentiment = 'HOT')
-    and old.contact_status is distinct from 'HOT' and old.lead_sentiment is distinct from 'HOT'
-  )
-  execute function private.notify_hot_lead();
-
-revoke all on function private.notify_staff(uuid, text, text, text, text, jsonb, uuid), private.notify_hot_lead()
+revoke all on function private.notify_staff(uuid, text, text, text, text, jsonb, uuid)
   from public, anon, authenticated;
 grant execute on function private.notify_staff(uuid, text, text, text, text, jsonb, uuid) to service_role;
