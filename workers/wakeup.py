@@ -9,7 +9,7 @@ at the next poll. Two backends:
   port 6543 drops notifications).
 - `RealtimeSignals` (Supabase): a postgres_changes subscription, through Supabase Realtime,
   on INSERTs into `public.job_signals` (one content-free row per enqueue statement; see
-  migration 20261124120000). Realtime is best effort and its client has dropped
+  migration 20261124020000_jobs.sql). Realtime is best effort and its client has dropped
   subscriptions on reconnect, so the channel is torn down and rebuilt on any error.
 
 Both fire the signal after every (re)connect, so the pool re-scans for whatever was

@@ -1,4 +1,12 @@
--- HEADER 000_foundation
+-- Foundation: what every domain builds on.
+--   * extensions (pg_trgm; pg_cron where the database may hold it) and the private schema,
+--     the home of internal tables and security-definer helpers, never exposed by PostgREST;
+--   * default privileges: no function is executable by PUBLIC or anon unless granted;
+--   * shared helpers: private.touch_updated_at (trigger), private.schedule_cron (idempotent
+--     pg_cron jobs), private.raise_error (the one way SQL refuses a request: PostgREST answers
+--     it with the API contract's status and {code, message, details}), and the JSON patch
+--     readers the RPCs use to read bodies (400 naming the field).
+-- Band 00: migrations and pgTAP files (supabase/tests/00x_*.sql) share the band numbers.
 
 -- extensions, the private schema, shared helpers ------------------------------------------
 -- Extensions the schema relies on, the private schema for internals and shared helpers.
@@ -24,7 +32,7 @@ grant usage on schema private to authenticated, service_role;
 
 -- Functions are not executable by everyone unless granted explicitly. Beware: per-schema
 -- default privileges cannot take away PUBLIC's global execute default, so every new function
--- still needs `revoke ... from public, anon` (supabase/tests/001_schema_guards.sql checks it).
+-- still needs `revoke ... from public, anon` (supabase/tests/000_schema_guards.sql checks it).
 alter default privileges in schema private revoke execute on functions from public;
 alter default privileges in schema public revoke execute on functions from public;
 alter default privileges in schema public revoke execute on functions from anon;

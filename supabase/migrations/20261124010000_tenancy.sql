@@ -1,10 +1,26 @@
--- HEADER 010_tenancy
+-- Tenancy: the client (the business), its members and what they may do, and the limits on
+-- every door.
+--   * every tenant row carries client_id; policies compare it with
+--     (select private.current_client_id()) so the helper runs once per statement; helpers are
+--     security definer so policies read memberships without recursing into their RLS;
+--   * a member sees all datasets (admin, can_view_all_leads), a list (allowed_dataset_ids) or,
+--     failing closed, only the leads assigned to it (private.sees_only_assigned_leads);
+--   * permission helpers (can_write, can_manage_datasets, can_manage_users, can_edit_lessons,
+--     can_push_to_live) and private.require_member, the member check of every RPC;
+--   * rate limits kept in the database (one count for FastAPI, PostgREST and workers):
+--     100 requests a minute per user, and rolling-hour per-client budgets (sending 60,
+--     Sophie analysis 1,000).
+-- Two functions read tables of later bands (leads, 11): they are plpgsql, resolved at run time.
+-- The Cal.com settings shape (bookings) is a check constraint of clients, so every clients
+-- column and constraint is in its create table.
 
 -- clients and members ---------------------------------------------------------------------
 -- Tenancy: the client (the business) and its members, and the helpers RLS policies use.
 
 create type public.member_role as enum ('admin', 'manager', 'sales_rep', 'read_only');
+comment on type public.member_role is 'A member''s role: admin, manager, sales_rep or read_only.';
 create type public.member_status as enum ('invited', 'active', 'suspended');
+comment on type public.member_status is 'A membership: invited (until accepted), active, or suspended (instead of deletion).';
 
 create table public.clients (
   id uuid primary key default gen_random_uuid(),
@@ -57,6 +73,8 @@ begin
   return new;
 end
 $$;
+comment on function private.validate_timezone() is
+  'Trigger: a client''s timezone must be a known IANA name (400 otherwise).';
 
 create trigger clients_validate_timezone before insert or update of timezone on public.clients
   for each row execute function private.validate_timezone();
@@ -122,6 +140,8 @@ set search_path = ''
 as $$
   select m.client_id from private.current_membership() m
 $$;
+comment on function private.current_client_id() is
+  'The client of the caller''s active membership, or null; policies compare client_id with it.';
 
 create function private.is_admin() returns boolean
 language sql
@@ -131,6 +151,8 @@ set search_path = ''
 as $$
   select coalesce(m.role = 'admin', false) from private.current_membership() m
 $$;
+comment on function private.is_admin() is
+  'True when the caller is an active admin of its client.';
 
 create function private.can_write() returns boolean
 language sql
@@ -150,6 +172,8 @@ set search_path = ''
 as $$
   select coalesce(m.role in ('admin', 'manager'), false) from private.current_membership() m
 $$;
+comment on function private.can_manage_datasets() is
+  'True for active admins and managers: they create and change datasets and campaign settings.';
 
 create function private.can_manage_users() returns boolean
 language sql
@@ -160,6 +184,8 @@ as $$
   select coalesce(m.role = 'admin' or m.can_manage_users, false)
   from private.current_membership() m
 $$;
+comment on function private.can_manage_users() is
+  'True for active admins and members with can_manage_users: they read and manage the client''s members.';
 
 create function private.sees_only_assigned_leads() returns boolean
 language sql
@@ -174,7 +200,8 @@ comment on function private.sees_only_assigned_leads() is
   'True for a non-admin member with can_view_all_leads = false and no allowed_dataset_ids: it fails '
   'closed to the leads assigned to it (leads.assigned_to = auth.uid()).';
 
--- plpgsql (here and below): the bodies read public.leads, which a later migration creates.
+-- plpgsql (here and below): the bodies read public.leads, which 20261124110000_leads.sql creates;
+-- plpgsql resolves the table when the function runs.
 create function private.assigned_lead_ids() returns uuid[]
 language plpgsql
 stable
@@ -231,6 +258,8 @@ set search_path = ''
 as $$
   select private.current_client_id() is not null and private.visible_dataset_ids() is null
 $$;
+comment on function private.sees_all_datasets() is
+  'True when the caller is an active member that sees every dataset of its client.';
 
 revoke all on function private.current_membership(), private.current_client_id(),
   private.is_admin(), private.can_write(), private.can_manage_datasets(),
@@ -281,6 +310,8 @@ begin
   return new;
 end
 $$;
+comment on function private.guard_member_change() is
+  'Trigger: only admins grant or change the admin role and the permissions; members cannot change their own role or status.';
 
 create trigger client_members_guard before insert or update on public.client_members
   for each row execute function private.guard_member_change();
@@ -591,7 +622,7 @@ comment on function private.use_hourly_budget(text, uuid, integer, text) is
   'Spends one unit of a client''s rolling-hour budget or raises 429 RATE_LIMITED (Retry-After: seconds until '
   'a unit frees). For routes: the refusal aborts the request, so nothing else it did is stored.';
 
--- The seed's per-client limits: "Message sending: 60 messages/hour per client",
+-- The API contract's per-client limits: "Message sending: 60 messages/hour per client",
 -- "Sophie analysis: 1000 requests/hour per client".
 create function private.use_send_budget(p_client_id uuid) returns void
 language sql
@@ -651,7 +682,7 @@ grant execute on function private.hit_api_rate_limit(text, integer), private.hou
   to service_role;
 
 -- PostgREST calls the hook as the request's role: anon and authenticated must reach it. It is anon's
--- only door into schema private (supabase/tests/001_schema_guards.sql keeps it that way).
+-- only door into schema private (supabase/tests/000_schema_guards.sql keeps it that way).
 grant usage on schema private to anon;
 grant execute on function private.pre_request() to anon, authenticated, service_role;
 

@@ -1,4 +1,13 @@
--- HEADER 020_jobs
+-- Jobs: the one contract between the database and the workers, like procrastinate's schema.
+--   * jobs: every piece of outside work is a private.jobs row written in the transaction that
+--     caused it; workers claim with `for update skip locked` and a lease; handler failures
+--     and lost leases are counted apart, each with its own cap;
+--   * runtime: snoozing without spending an attempt (defer_job) and a content-free wake-up
+--     row in public.job_signals that Supabase Realtime carries (LISTEN/NOTIFY locally);
+--   * dead letter: dead jobs stay 30 days, admins see them (public.dead_jobs), retry them
+--     (public.retry_dead_job) and are told when jobs start dying.
+-- The dead-job alert calls private.notify_staff (03 notifications): plpgsql resolves it when
+-- the trigger runs.
 
 -- jobs ------------------------------------------------------------------------------------
 -- Durable jobs: every piece of outside work (an SMS, a Claude call, an email) is a row
@@ -17,6 +26,7 @@
 -- the claim path (claim_jobs) and every minute by the sweeper, so no job stays `running`
 -- past its lease for longer than it takes the next claim or sweep to come round.
 create type private.job_status as enum ('queued', 'running', 'done', 'dead', 'canceled');
+comment on type private.job_status is 'A job: queued, running, done, dead (dead-lettered) or canceled.';
 
 create table private.jobs (
   id bigint generated always as identity primary key,
@@ -70,6 +80,8 @@ begin
   return null;
 end
 $$;
+comment on function private.wake_workers() is
+  'Trigger: one NOTIFY dbr_jobs per enqueue statement wakes the local workers.';
 create trigger jobs_wake after insert on private.jobs
   for each statement execute function private.wake_workers();
 
@@ -255,6 +267,8 @@ as $$
   )
   select count(*)::integer from released
 $$;
+comment on function private.release_jobs(text) is
+  'Graceful shutdown: puts a worker''s running jobs back in the queue without spending an attempt; returns how many.';
 
 create function private.sweep_jobs() returns integer
 language sql
@@ -376,7 +390,7 @@ select private.schedule_cron('prune-job-signals', '* * * * *', 'select private.p
 -- Dead letter: a job that used up its attempts (or failed permanently) stays in private.jobs
 -- with status 'dead' for 30 days. Admins of the owning client see their dead jobs through
 -- public.dead_jobs, can put one back in the queue with public.retry_dead_job(job_id), and get
--- an in-app/e-mail alert (private.notify_staff) when jobs start dying.
+-- an in-app alert (private.notify_staff) when jobs start dying.
 
 create function private.list_dead_jobs() returns table (
   id bigint,

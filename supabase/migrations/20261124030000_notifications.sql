@@ -1,10 +1,13 @@
--- HEADER 030_notifications
+-- Notifications: in-app notifications for staff and private.notify_staff, the one function
+-- every domain calls to tell staff something (admins and managers, plus the members who may
+-- see the dataset concerned; each member's notification_preferences decide). Realtime carries
+-- new rows to the app. The HOT-lead trigger lives with the leads (20261124110000_leads.sql).
 
 -- notifications ---------------------------------------------------------------------------
 -- In-app notifications for staff, the one function every capability calls to notify them,
 -- and the trigger that tells staff when a lead turns HOT.
--- Email and SMS channels come with a later issue: no notify.* jobs are enqueued until a
--- handler exists for them (a job nobody handles would only dead-letter).
+-- Not built yet: email and SMS channels. No job kind exists for them until its handler does
+-- (a job nobody handles would only dead-letter).
 
 create table public.notifications (
   id uuid primary key default gen_random_uuid(),
@@ -109,7 +112,7 @@ $$;
 comment on function private.notify_staff(uuid, text, text, text, text, jsonb, uuid) is
   'Creates in-app notifications for the client''s active admins and managers (and, with a dataset, every '
   'member who can see it; a member that sees only its assigned leads when data.lead_id is one of them); '
-  'returns the number of rows created. Email/SMS channels: later issue.';
+  'returns the number of rows created. Email/SMS channels: not built yet.';
 
 revoke all on function private.notify_staff(uuid, text, text, text, text, jsonb, uuid)
   from public, anon, authenticated;

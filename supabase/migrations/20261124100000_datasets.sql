@@ -1,8 +1,19 @@
--- HEADER 100_datasets
+-- Datasets: an uploaded lead list and the campaign run on it.
+--   * public.datasets with composite keys (id, client_id), so rows of other domains cannot
+--     point into another tenant; RLS by visible dataset; column grants decide what a user may
+--     write, triggers what is valid (campaign status transitions, ordered dates);
+--   * the dataset RPCs in the API contract's shapes, thin security-invoker wrappers whose
+--     bodies live in private;
+--   * the lead counters (total/active/hot/converted) are kept by triggers on leads, so they
+--     are defined with the leads (20261124110000_leads.sql).
+-- The ai_mode enum (30 ai) is created here: datasets.ai_mode is its first use.
 
 -- types -----------------------------------------------------------------------------------
 create type public.campaign_status as enum ('draft', 'active', 'paused', 'completed');
+comment on type public.campaign_status is
+  'A dataset''s campaign: draft, active, paused or completed (transitions checked by a trigger).';
 create type public.ai_mode as enum ('auto', 'suggest', 'off');
+comment on type public.ai_mode is 'How the AI answers a conversation: auto (sends), suggest (drafts for staff), off.';
 
 -- datasets --------------------------------------------------------------------------------
 create table public.datasets (
@@ -126,7 +137,7 @@ grant execute on function private.campaign_transition_allowed(public.campaign_st
 to authenticated, service_role;
 
 -- dataset RPCs ----------------------------------------------------------------------------
--- Dataset RPCs in the seed's shapes (GET/POST/PUT/DELETE /api/datasets...). They are thin,
+-- Dataset RPCs in the API contract's shapes (GET/POST/PUT/DELETE /api/datasets...). They are thin,
 -- security-invoker wrappers over public.datasets: RLS and the column grants decide who may
 -- do what, the triggers decide what is valid. The same table is usable through PostgREST
 -- directly (GET/PATCH/DELETE /rest/v1/datasets) with the same rules.
@@ -144,7 +155,7 @@ as $$
     'campaign_end_date', d.campaign_end_date, 'created_at', d.created_at, 'updated_at', d.updated_at
   )
 $$;
-comment on function private.dataset_json(public.datasets) is 'The seed''s dataset detail shape (GET /api/datasets/[id]).';
+comment on function private.dataset_json(public.datasets) is 'The API contract''s dataset detail shape (GET /api/datasets/[id]).';
 
 create function private.valid_dataset_name(p_name text) returns text
 language plpgsql

@@ -1,11 +1,24 @@
--- HEADER 110_leads
+-- Leads: a person on a dataset's list, and everything that keeps a lead row right.
+--   * every leads column is in the one create table below, including search_text (lead
+--     search) and sequence_step (the outreach sequence position);
+--   * RLS: a lead is visible with its dataset, or (failing closed) only when assigned to the
+--     member; realtime feed by dataset;
+--   * statement-level triggers keep the dataset counters exact with set-based deltas; a row
+--     trigger stamps flag times and checks assignees; another tells staff when a lead turns HOT;
+--   * the lead list (filters, trigram search, pagination) and the lead RPCs in the API
+--     contract's shapes.
+-- get_lead reads conversations (20 outreach) and sophie_insights (31 sophie); it is plpgsql,
+-- which resolves them when it runs.
 
 -- types -----------------------------------------------------------------------------------
 create type public.lead_status as enum (
   'READY', 'M1_SENT', 'M2_SENT', 'M3_SENT', 'REPLIED', 'HOT', 'WARM', 'COLD',
   'CALL_BOOKED', 'CONVERTED', 'NOT_INTERESTED', 'NO_RESPONSE', 'OPTED_OUT', 'UNDELIVERABLE'
 );
+comment on type public.lead_status is
+  'A lead''s place in the outreach: READY, the sequence steps, replies, booking and outcomes.';
 create type public.lead_sentiment as enum ('POSITIVE', 'NEGATIVE', 'NEUTRAL', 'HOT', 'UNCLEAR');
+comment on type public.lead_sentiment is 'The sentiment of a lead''s latest replies, as the AI assessed it.';
 
 -- leads -----------------------------------------------------------------------------------
 create table public.leads (
@@ -544,7 +557,7 @@ create trigger leads_notify_hot after update of contact_status, lead_sentiment o
 
 -- lead list -------------------------------------------------------------------------------
 -- GET /api/leads: the lead list with filters, search (names, email, phone in any format),
--- sort and the seed's pagination object.
+-- sort and the API contract's pagination object.
 
 create function private.like_escape(p_text text) returns text
 language sql
@@ -797,7 +810,7 @@ grant execute on function
 to authenticated, service_role;
 
 -- lead RPCs -------------------------------------------------------------------------------
--- Lead RPCs in the seed's shapes (GET/PUT /api/leads/[id], archive and manual-mode toggles).
+-- Lead RPCs in the API contract's shapes (GET/PUT /api/leads/[id], archive and manual-mode toggles).
 -- Security invoker: RLS on leads decides visibility (404 when a lead is not visible) and
 -- the column grants decide what may change; triggers keep stats, timestamps and assignees right.
 
@@ -926,7 +939,7 @@ as $$
   select private.update_lead(id, patch)
 $$;
 comment on function public.update_lead(uuid, jsonb) is
-  'PUT /api/leads/[id]: patches only the seed''s fields (first_name, last_name, email, postcode, notes, '
+  'PUT /api/leads/[id]: patches only the API contract''s fields (first_name, last_name, email, postcode, notes, '
   'contact_status, lead_sentiment, manual_mode, archived, assigned_to); 400 for other keys or bad values.';
 
 -- POST /api/leads/[id]/archive ---------------------------------------------------------------

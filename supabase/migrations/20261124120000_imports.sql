@@ -1,4 +1,8 @@
--- HEADER 120_imports
+-- Imports: a CSV lead list from upload to leads.
+--   * public.csv_uploads: the stored file (Storage bucket csv_uploads) and what
+--     was detected in it, written by the uploading user;
+--   * public.lead_imports: one row per map-and-import, written in the transaction that adds
+--     the leads, with counts and row errors.
 
 -- CSV uploads -----------------------------------------------------------------------------
 -- CSV uploads: the stored file of a lead list and what was detected in it (encoding,

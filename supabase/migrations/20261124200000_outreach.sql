@@ -1,15 +1,32 @@
--- HEADER 200_outreach
+-- Outreach: campaigns, conversations and messages, and the rules every SMS obeys.
+--   * tables: campaign settings per dataset, the SMS thread per lead, every message in or out
+--     (every column in its create table), the suppression list, pacing, Twilio events;
+--   * one send path: every SMS is a messages row queued by private.queue_sms (or in bulk by the
+--     sequencing tick); private.prepare_send re-checks opt-out, lead and campaign state, the
+--     schedule window, both rate limits and per-number pacing right before Twilio;
+--   * opt-out first: keywords and a maintained phrase set (data) in the ingest, before any AI;
+--   * M1/M2/M3 sequencing by a set-based pg_cron tick; campaign RPCs; Twilio webhooks handled
+--     idempotently; manual messaging and the conversation view; stranded sends reconciled.
+-- prepare_send and the inbound ingest ask private.effective_ai_mode (30 ai); they are plpgsql,
+-- which resolves the call when it runs. conversations.ai_consecutive_messages (the AI safeguard,
+-- 30 ai) is a column of conversations, so it is defined here.
 
 -- types -----------------------------------------------------------------------------------
 create type public.conversation_status as enum ('active', 'needs_human', 'closed');
+comment on type public.conversation_status is 'A thread: active, needs_human (handed to a person) or closed.';
 create type public.message_direction as enum ('outbound', 'inbound');
+comment on type public.message_direction is 'outbound (to the lead) or inbound (from a number).';
 create type public.message_category as enum (
   'm1', 'm2', 'm3', 'ai_response', 'human_manual', 'lead_reply', 'system'
 );
+comment on type public.message_category is
+  'Why a message exists: a sequence step, an AI response, a staff message, a lead reply or a system message.';
 create type public.message_status as enum (
   'draft', 'pending', 'sending', 'queued', 'sent', 'delivered', 'undelivered', 'failed',
   'received', 'canceled'
 );
+comment on type public.message_status is
+  'A message''s delivery state, moved forward only (Twilio statuses plus draft, pending, sending, canceled).';
 
 -- campaign settings -----------------------------------------------------------------------
 create table public.campaigns (
@@ -428,6 +445,8 @@ set search_path = ''
 as $$
   select coalesce(nullif(trim(p_settings ->> 'opt_out_line'), ''), 'Reply STOP to opt out')
 $$;
+comment on function private.client_opt_out_line(jsonb) is
+  'The client''s opt-out line (settings.opt_out_line), or ''Reply STOP to opt out''.';
 
 create function private.with_opt_out_line(p_content text, p_line text) returns text
 language sql
@@ -954,9 +973,9 @@ to service_role;
 
 -- the opt-out phrase set ------------------------------------------------------------------
 -- The maintained opt-out phrase set (private.opt_out_phrases, defined with its matcher in
--- 20261124110215_opt_out_phrases.sql): one row per rule, each with the reason it exists and an
+-- the section above): one row per rule, each with the reason it exists and an
 -- example it is for. Patterns are read over private.opt_out_normalise's text. Measured by
--- tests/test_opt_out_layers.py and bench/optout; supabase/tests/235_opt_out_phrases.sql checks
+-- tests/test_opt_out_layers.py and bench/optout; supabase/tests/204_opt_out_phrases.sql checks
 -- that every rule matches its own example and no guard's example is an opt-out.
 insert into private.opt_out_phrases (kind, language, max_words, pattern, reason, example) values
 -- guards: harmless uses of opt-out words
@@ -1121,6 +1140,8 @@ set search_path = ''
 as $$
   select exists (select from public.suppressions s where s.client_id = p_client_id and s.phone_number = p_phone)
 $$;
+comment on function private.number_is_suppressed(uuid, text) is
+  'True when the number is on the client''s suppression list.';
 
 -- The one definition of "opted out" every path asks (bookings, AI answers, sends).
 create function private.lead_is_opted_out(p_lead_id uuid) returns boolean
@@ -1221,6 +1242,8 @@ begin
   return jsonb_build_object('action', 'skip', 'reason', p_reason);
 end
 $$;
+comment on function private.skip_message(uuid, text) is
+  'Cancels a pending message with the reason it was not sent; returns the skip action for the worker.';
 
 create function private.prepare_send(p_message_id uuid, p_worker text, p_now timestamptz default now())
 returns jsonb
@@ -1789,7 +1812,7 @@ grant execute on function private.run_sequencing_tick(timestamptz, uuid) to serv
 select private.schedule_cron('sequencing-tick', '* * * * *', 'select private.run_sequencing_tick()');
 
 -- campaign settings validation and progress -----------------------------------------------
--- Campaign settings validation (the seed's settings body) and the honest completion
+-- Campaign settings validation (the API contract's settings body) and the honest completion
 -- estimate: the schedule window walked forward at the effective hourly pace.
 
 -- settings --------------------------------------------------------------------------------
@@ -1814,6 +1837,8 @@ begin
   return (v::text)::numeric;
 end
 $$;
+comment on function private.campaign_number_setting(jsonb, text, numeric, numeric, boolean) is
+  'Reads a numeric campaign setting (null when absent); 400 naming the field when not a number (or integer) in range.';
 
 create function private.validate_campaign_settings(p_settings jsonb) returns jsonb
 language plpgsql
@@ -1897,7 +1922,7 @@ begin
 end
 $$;
 comment on function private.validate_campaign_settings(jsonb) is
-  'Checks the seed''s campaign settings body (400 naming the field) and flattens it to campaigns columns.';
+  'Checks the API contract''s campaign settings body (400 naming the field) and flattens it to campaigns columns.';
 
 -- estimate --------------------------------------------------------------------------------
 create function private.walk_send_window(
@@ -2548,7 +2573,7 @@ revoke all on function private.opt_out_lead(uuid, text, text),
 grant execute on function private.opt_out_lead(uuid, text, text), private.ingest_twilio_webhook(jsonb) to service_role;
 
 -- messaging RPCs --------------------------------------------------------------------------
--- Manual messaging and the conversation view in the seed's shapes:
+-- Manual messaging and the conversation view in the API contract's shapes:
 -- POST /api/messages/send -> public.send_message, GET /api/conversations/[id] -> public.get_conversation.
 
 create function private.send_manual_message(p_lead_id uuid, p_content text, p_message_category text)
@@ -2576,7 +2601,7 @@ begin
   if coalesce(p_message_category, 'human_manual') <> 'human_manual' then
     perform private.raise_error(400, format('message_category must be human_manual (got %s)', p_message_category));
   end if;
-  -- The seed's 60 sends per client and rolling hour (429 with Retry-After; a refusal stores nothing).
+  -- The API contract's 60 sends per client and rolling hour (429 with Retry-After; a refusal stores nothing).
   perform private.use_send_budget(v_lead.client_id);
   -- queue_sms refuses an opted-out or suppressed number with 403: a person cannot message it either.
   v_id := private.queue_sms(v_lead.id, p_content, 'human_manual', auth.uid());
@@ -2652,7 +2677,7 @@ as $$
   select private.get_conversation(id)
 $$;
 comment on function public.get_conversation(uuid) is
-  'GET /api/conversations/[id]: {conversation, messages, lead} in the seed''s shape (messages oldest first, '
+  'GET /api/conversations/[id]: {conversation, messages, lead} in the API contract''s shape (messages oldest first, '
   'with status and created_at added; sent_at of an inbound message is when it was received). 404 if not visible.';
 
 revoke all on function private.send_manual_message(uuid, text, text), public.send_message(uuid, text, text),

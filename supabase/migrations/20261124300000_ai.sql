@@ -1,4 +1,15 @@
--- HEADER 300_ai
+-- AI: the reactivation agent's prompts, modes, replies and drafts.
+--   * versioned prompts per client and type (an immutable version; making a prompt live
+--     writes a new one with the active lessons) and the default prompts every client gets;
+--   * AI modes (conversation -> dataset -> client -> auto; manual mode is off) and the
+--     consecutive-message safeguard that hands a thread to a person;
+--   * the AI as the second opt-out layer (ai.classify_opt_out when no reply is generated);
+--   * replies: the worker reads the context, calls Claude outside any transaction and commits
+--     through one function that re-checks everything under the lead's row lock;
+--   * drafts for staff (ai-generate, ai-send).
+-- Lessons (31 sophie) come after this band: make_prompt_live calls private.render_lessons and
+-- ai_send_message credits lessons; both are plpgsql, which resolves them when they run. The
+-- permission helper can_push_to_live (prompts policy) is a tenancy helper (01).
 
 -- prompts ---------------------------------------------------------------------------------
 -- Versioned prompts per client and type. A version is immutable once written; making a prompt
@@ -6,6 +17,7 @@
 -- activates it and keeps every earlier version as history.
 
 create type public.prompt_type as enum ('master', 'm1', 'm2', 'm3', 'reply');
+comment on type public.prompt_type is 'The prompts of a client: master, the M1/M2/M3 templates and reply.';
 
 create table public.prompts (
   id uuid primary key default gen_random_uuid(),
@@ -114,6 +126,8 @@ begin
   return p_type::public.prompt_type;
 end
 $$;
+comment on function private.parse_prompt_type(text) is
+  'The prompt type named by a route; 400 listing the types when unknown.';
 
 create function private.get_prompt(p_type text) returns jsonb
 language plpgsql
@@ -493,6 +507,8 @@ begin
   return null;
 end
 $$;
+comment on function private.seed_client_prompts() is
+  'Trigger: a new client gets version 1 of every default prompt.';
 create trigger clients_seed_prompts after insert on public.clients
   for each row execute function private.seed_client_prompts();
 
@@ -565,6 +581,8 @@ begin
   return null;
 end
 $$;
+comment on function private.reset_ai_streak_on_staff_message() is
+  'Trigger: a staff message resets the conversation''s consecutive-AI-message count.';
 create trigger messages_reset_ai_streak after insert on public.messages
   for each row
   when (new.direction = 'outbound' and new.sent_by is not null and new.conversation_id is not null)
@@ -581,6 +599,8 @@ begin
   return null;
 end
 $$;
+comment on function private.reset_ai_streak_on_manual_off() is
+  'Trigger: manual mode switched off resets the lead''s consecutive-AI-message count.';
 create trigger leads_reset_ai_streak after update of manual_mode on public.leads
   for each row when (old.manual_mode and not new.manual_mode)
   execute function private.reset_ai_streak_on_manual_off();
@@ -933,6 +953,8 @@ as $$
       (select cv.ai_consecutive_messages from public.conversations cv where cv.id = p_conversation_id))
   )
 $$;
+comment on function private.ai_safeguard_handover(uuid) is
+  'Hands a conversation to a person once the AI has sent its maximum of messages in a row (the safeguard).';
 
 create function private.ai_reply_begin(p_conversation_id uuid, p_inbound_message_id uuid) returns jsonb
 language plpgsql
@@ -1194,6 +1216,8 @@ as $$
     'lessons_applied', coalesce(p_message.ai_metadata -> 'lessons_applied', '[]'::jsonb)
   )
 $$;
+comment on function private.ai_draft_json(public.messages) is
+  'A draft message as messages/ai-generate answers it: {message_id, content, confidence, reasoning, lessons_applied}.';
 
 create function private.caller_conversation(p_lead_id uuid, p_conversation_id uuid) returns public.conversations
 language plpgsql
@@ -1219,6 +1243,8 @@ begin
   return v_conv;
 end
 $$;
+comment on function private.caller_conversation(uuid, uuid) is
+  'The conversation of a lead as the caller may see it (as RLS decides); 404 when not visible, 403 for read-only members.';
 
 create function private.request_ai_draft(
   p_lead_id uuid, p_conversation_id uuid, p_force boolean default false
@@ -1395,7 +1421,7 @@ begin
   end if;
   -- A person approved it: it goes as their message (manual mode does not hold it back), still
   -- marked ai_generated with the AI's record.
-  -- The seed's 60 sends per client and rolling hour, shared with send_message; a refusal keeps the draft.
+  -- The API contract's 60 sends per client and rolling hour, shared with send_message; a refusal keeps the draft.
   perform private.use_send_budget(v_lead.client_id);
   v_id := private.ai_send_message(v_lead.id, v_content, jsonb_strip_nulls(v_ai), 'human_manual', auth.uid());
   if v_conv.id is not null then

@@ -1,12 +1,23 @@
--- HEADER 310_sophie
+-- Sophie: what the AI agent learns.
+--   * public.sophie_insights: findings on a lead or conversation (severity, status), read by
+--     the lead detail and carried by realtime;
+--   * public.lessons: what the agent has learned, written by staff (can_edit_lessons) or from
+--     insights; a lesson changes behaviour only through a new prompt version;
+--   * private.render_lessons: the lessons text a prompt made live includes;
+--   * a booked call credits the lessons the AI applied in that lead's conversation.
+-- This band comes after 30 ai although prompts use lessons: the functions of 30 that read
+-- lessons are plpgsql and resolve them when they run, and nothing in 30 needs these tables
+-- at creation time.
 
 -- Sophie insights -------------------------------------------------------------------------
--- Sophie's insights: the minimal table the lead detail (GET /api/leads/[id]) reads. The
--- Sophie issue fills it (review jobs) and adds the agree/disagree/dismiss flow; for now only
+-- Sophie's insights: the minimal table the lead detail (GET /api/leads/[id]) reads. Not built
+-- yet: the review jobs that fill it and the agree/disagree/dismiss flow; until then only
 -- trusted roles write it, members read their client's rows of datasets they may see.
 
 create type public.insight_severity as enum ('critical', 'urgent', 'warning', 'suggestion', 'info');
+comment on type public.insight_severity is 'How urgent a Sophie insight is.';
 create type public.insight_status as enum ('pending', 'viewed', 'approved_and_learned', 'dismissed', 'taught_sophie');
+comment on type public.insight_status is 'Where a Sophie insight is in its review.';
 
 create table public.sophie_insights (
   id uuid primary key default gen_random_uuid(),
@@ -87,8 +98,11 @@ alter publication supabase_realtime add table public.sophie_insights;
 create type public.lesson_type as enum (
   'objection_handling', 'dos_donts', 'tone', 'compliance', 'timing', 'booking', 'other'
 );
+comment on type public.lesson_type is 'What kind of behaviour a lesson teaches.';
 create type public.lesson_scope as enum ('client_specific', 'universal');
+comment on type public.lesson_scope is 'A lesson for one client or for every client (universal).';
 create type public.lesson_status as enum ('active', 'archived', 'testing');
+comment on type public.lesson_status is 'A lesson is active (injected into prompts), testing or archived.';
 
 create table public.lessons (
   id uuid primary key default gen_random_uuid(),
@@ -257,6 +271,8 @@ begin
   return null;
 end
 $$;
+comment on function private.credit_lessons_on_booking() is
+  'Trigger: a booked call credits the lessons the AI applied in that lead''s conversation.';
 create trigger leads_credit_lessons after update of call_booked on public.leads
   for each row when (new.call_booked and not old.call_booked)
   execute function private.credit_lessons_on_booking();

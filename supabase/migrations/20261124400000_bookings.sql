@@ -1,4 +1,11 @@
--- HEADER 400_bookings
+-- Bookings: every Cal.com booking made for a lead (by staff through the API, by the AI agent
+-- or arriving by webhook).
+--   * public.bookings and the Cal.com webhook deliveries already processed; per-client Cal.com
+--     settings in clients.settings -> 'calcom' (shape checked by a constraint of clients);
+--   * record_booking / record_booking_cancellation: idempotent on the Cal.com booking uid, so
+--     the API, the AI worker and the webhook may all report a booking and the lead changes
+--     once, staff notified once (private.notify_staff, 03 notifications);
+--   * private.ingest_calcom_webhook: each (booking uid, trigger event) handled once.
 
 -- bookings --------------------------------------------------------------------------------
 -- Bookings: every Cal.com booking made for a lead (by staff through the API, by the AI agent,
@@ -159,6 +166,8 @@ set search_path = ''
 as $$
   select coalesce(nullif(trim(concat_ws(' ', p_lead.first_name, p_lead.last_name)), ''), p_lead.phone_number)
 $$;
+comment on function private.lead_display_name(public.leads) is
+  'A lead''s name for staff messages: first and last name, or the phone number.';
 
 create function private.supersede_booking(
   p_lead public.leads, p_old_uid text, p_new public.bookings, p_details jsonb

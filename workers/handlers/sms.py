@@ -241,7 +241,7 @@ async def send_sms(job: Job, ctx: Context) -> dict[str, Any] | None:
 @handler("sms.reconcile")
 async def reconcile_sms(job: Job, ctx: Context) -> dict[str, Any] | None:
     """A stranded send (sending, no SID, no live sms.send run; see the migration
-    20261124120200_send_reconcile.sql), looked up at Twilio before anything else happens."""
+    20261124200000_outreach.sql), looked up at Twilio before anything else happens."""
     message_id = job.payload.get("message_id")
     if not message_id:
         raise PermanentError("sms.reconcile job without message_id")

@@ -1,4 +1,4 @@
--- The realtime feeds the seed's frontend subscribes to: the tables are published, and the
+-- The realtime feeds the API contract's frontend subscribes to: the tables are published, and the
 -- columns its filters use exist.
 begin;
 select plan(8);

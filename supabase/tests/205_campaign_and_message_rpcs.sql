@@ -1,5 +1,5 @@
 -- Campaign RPCs (start/pause/resume), send_message and get_conversation as PostgREST calls
--- them: seed shapes, validation, roles and tenant isolation; suppressions RLS.
+-- them: API contract shapes, validation, roles and tenant isolation; suppressions RLS.
 begin;
 select plan(41);
 
@@ -48,7 +48,7 @@ select public.start_campaign(:'d', '{"rate_limit_messages_per_minute": 2, "m2_de
   "schedule": {"hours_start": 0, "hours_end": 24, "days": ["Monday", "tue", "wed", "thu", "fri", "sat", "sun"]},
   "templates": {"m1": "Hey {first_name|friend}, {company_name} here. Still looking?"}}') as started \gset
 select is((select array_agg(k order by k) from jsonb_object_keys(:'started'::jsonb -> 'campaign') k),
-  array['dataset_id', 'estimated_completion', 'messages_queued', 'status', 'total_leads'], 'the seed''s campaign shape');
+  array['dataset_id', 'estimated_completion', 'messages_queued', 'status', 'total_leads'], 'the API contract''s campaign shape');
 select results_eq($$select c ->> 'status', (c ->> 'total_leads')::integer, (c ->> 'messages_queued')::integer
   from (select '$$ || :'started' || $$'::jsonb -> 'campaign' as c) x$$,
   $$values ('active', 5, 2)$$, 'active, 5 leads, the first minute''s 2 M1s queued now');
@@ -93,7 +93,7 @@ select id as lead_id from public.leads where phone_number = '+447700901002' \gse
 select tests.authenticate_as(:'rep');
 select public.send_message(:'lead_id', 'Hi, it''s Sam from Tenant A') as sent \gset
 select is((select array_agg(k order by k) from jsonb_object_keys(:'sent'::jsonb -> 'message') k),
-  array['content', 'id', 'sent_at', 'status', 'twilio_sid'], 'the seed''s message shape');
+  array['content', 'id', 'sent_at', 'status', 'twilio_sid'], 'the API contract''s message shape');
 select is(:'sent'::jsonb -> 'message' ->> 'status', 'pending', 'pending until the worker sends it');
 select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', '   ')$$, 400, null, 'empty content');
 select tests.throws_status($$select public.send_message('$$ || :'lead_id' || $$', 'hi', 'ai_response')$$, 400, null,
@@ -123,7 +123,7 @@ select tests.clear_authentication();
 select id as conv from public.conversations where lead_id = :'lead_id' \gset
 select tests.authenticate_as(:'ro');
 select is((select array_agg(k order by k) from jsonb_object_keys(public.get_conversation(:'conv')) k),
-  array['conversation', 'lead', 'messages'], 'read-only reads the conversation in the seed''s shape');
+  array['conversation', 'lead', 'messages'], 'read-only reads the conversation in the API contract''s shape');
 select is(jsonb_array_length(public.get_conversation(:'conv') -> 'messages'), 2, 'M1 and the manual message');
 
 -- suppressions: staff may add; others read only

@@ -1,4 +1,4 @@
--- Datasets: campaign status machine and dates on every write path, the seed-shaped RPCs,
+-- Datasets: campaign status machine and dates on every write path, the RPCs in the API contract's shapes,
 -- roles and tenancy.
 begin;
 set local search_path = public, extensions;
@@ -19,7 +19,7 @@ select public.create_dataset('  Spring list ', 'old enquiries', '2026-12-01T09:0
 select is(
   (select array_agg(k order by k) from jsonb_object_keys(:'created'::jsonb -> 'dataset') k),
   array['campaign_status', 'created_at', 'id', 'name'],
-  'create_dataset returns the seed shape'
+  'create_dataset returns the API contract shape'
 );
 select is(:'created'::jsonb #>> '{dataset,campaign_status}', 'draft', 'a new dataset is a draft');
 select is(:'created'::jsonb #>> '{dataset,name}', 'Spring list', 'the name is trimmed');
@@ -61,7 +61,7 @@ select is(
   array['active_leads', 'campaign_end_date', 'campaign_start_date', 'campaign_status', 'converted_leads',
     'created_at', 'description', 'hot_leads', 'id', 'name', 'source', 'total_leads', 'updated_at',
     'uploaded_file_url'],
-  'get_dataset returns the seed detail shape'
+  'get_dataset returns the API contract detail shape'
 );
 select tests.throws_status(format('select public.get_dataset(%L)', :'theirs'), 404, null,
   'another client''s dataset is not found');
@@ -71,7 +71,7 @@ select is(
   (select array_agg(k order by k) from jsonb_object_keys(public.list_datasets() #> '{datasets,0}') k),
   array['campaign_status', 'converted_leads', 'created_at', 'description', 'hot_leads', 'id', 'name',
     'total_leads', 'updated_at'],
-  'list_datasets returns the seed list shape'
+  'list_datasets returns the API contract list shape'
 );
 select is(
   (select array_agg(x ->> 'name') from jsonb_array_elements(public.list_datasets() -> 'datasets') x),

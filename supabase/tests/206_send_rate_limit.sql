@@ -1,4 +1,4 @@
--- The seed's "message sending: 60 messages/hour per client" on the sending routes:
+-- The API contract's "message sending: 60 messages/hour per client" on the sending routes:
 -- send_message and ai_send share one rolling-hour budget per client; the 61st is 429
 -- RATE_LIMITED with Retry-After (seconds until a slot frees) and stores nothing. Campaign
 -- (M1-M3) sends are budgeted by the sequencing tick, not by this limit, but the route's

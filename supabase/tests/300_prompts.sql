@@ -1,4 +1,4 @@
--- Prompts: default versions per client, get_prompt (seed shape, performance), update_prompt
+-- Prompts: default versions per client, get_prompt (API contract shape, performance), update_prompt
 -- (admin only, unpublished), make_prompt_live (admin or can_push_to_live; versions, lessons
 -- order, diff, history), tenancy.
 begin;
@@ -33,7 +33,7 @@ select is(
   (select array_agg(k order by k) from jsonb_object_keys(get_prompt('reply') -> 'prompt') k),
   array['created_at', 'id', 'includes_lessons', 'is_active', 'lessons_context', 'name', 'prompt_type',
     'pushed_to_live', 'system_prompt', 'user_prompt_template', 'version'],
-  'get_prompt returns the seed''s prompt fields'
+  'get_prompt returns the API contract''s prompt fields'
 );
 select is(
   get_prompt('reply') -> 'performance', '{"conversations_using": 0, "success_rate": 0}'::jsonb,

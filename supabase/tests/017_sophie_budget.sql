@@ -1,4 +1,4 @@
--- The seed's "Sophie analysis: 1000 requests/hour per client", ready for the Sophie routes
+-- The API contract's "Sophie analysis: 1000 requests/hour per client", ready for the Sophie routes
 -- (private.use_sophie_budget: spend one or 429) and for workers (private.sophie_budget: is
 -- there budget and when next; private.take_hourly_budget: spend without raising).
 begin;

@@ -46,7 +46,7 @@ select is(
   array['archived', 'call_booked', 'call_booked_time', 'contact_status', 'created_at', 'email', 'first_name',
     'id', 'last_name', 'latest_lead_reply', 'lead_sentiment', 'manual_mode', 'phone_number', 'postcode',
     'reply_received_at'],
-  'list_leads returns the seed lead fields'
+  'list_leads returns the API contract lead fields'
 );
 select is(public.list_leads() -> 'pagination', '{"page": 1, "limit": 50, "total": 125, "pages": 3}'::jsonb,
   'default page 1 of 50, totals of the caller''s client only');
@@ -121,7 +121,7 @@ select is(
 );
 select is(
   (select array_agg(k order by k) from jsonb_object_keys(:'got'::jsonb #> '{lead,sophie_insights,0}') k),
-  array['created_at', 'id', 'severity', 'status', 'title'], 'insights in the seed shape'
+  array['created_at', 'id', 'severity', 'status', 'title'], 'insights in the API contract shape'
 );
 select is(
   public.get_lead((select id from leads where first_name = 'bob')) #> '{lead}' -> 'conversation', 'null'::jsonb,
@@ -176,14 +176,14 @@ select tests.throws_status(format($$ select public.update_lead(%L, '{"notes": "x
 select public.toggle_lead_archive(:'ann') as arch \gset
 select is(
   (select array_agg(k order by k) from jsonb_object_keys(:'arch'::jsonb) k),
-  array['archived', 'archived_at', 'lead_id'], 'archive returns the seed shape'
+  array['archived', 'archived_at', 'lead_id'], 'archive returns the API contract shape'
 );
 select ok((:'arch'::jsonb ->> 'archived')::boolean and (:'arch'::jsonb ->> 'archived_at') is not null,
   'archive sets archived_at');
 select is(public.toggle_lead_archive(:'ann') -> 'archived_at', 'null'::jsonb, 'unarchive clears archived_at');
 select is(
   (select array_agg(k order by k) from jsonb_object_keys(public.set_lead_manual_mode(:'ann', true)) k),
-  array['lead_id', 'manual_mode', 'manual_mode_activated_at'], 'manual mode returns the seed shape'
+  array['lead_id', 'manual_mode', 'manual_mode_activated_at'], 'manual mode returns the API contract shape'
 );
 select isnt((select manual_mode_activated_at from leads where id = :'ann'), null, 'manual mode on is stamped');
 select is(public.set_lead_manual_mode(:'ann', false) -> 'manual_mode_activated_at', 'null'::jsonb,

@@ -49,7 +49,7 @@ select throws_ok(
 );
 select throws_ok(
   $$insert into lessons (title, lesson_type) values ('Bad type', 'gossip')$$,
-  '22P02', null, 'lesson_type is one of the seed''s types'
+  '22P02', null, 'lesson_type is one of the API contract''s types'
 );
 update lessons set status = 'archived' where title = 'Weekend slots';
 select is(
