@@ -319,15 +319,18 @@ create trigger client_members_guard before insert or update on public.client_mem
 alter table public.clients enable row level security;
 alter table public.client_members enable row level security;
 
+-- Active members read the row of their own client; nobody sees another client.
 create policy "members can read their own client" on public.clients
   for select to authenticated
   using (id = (select private.current_client_id()));
 
+-- Admins change their client (the columns the grants allow; telephony stays the platform's).
 create policy "admins can update their client" on public.clients
   for update to authenticated
   using (id = (select private.current_client_id()) and (select private.is_admin()))
   with check (id = (select private.current_client_id()));
 
+-- A member reads its own membership; admins and user managers read every member of the client.
 create policy "members read themselves, user managers read everyone" on public.client_members
   for select to authenticated
   using (
@@ -335,10 +338,12 @@ create policy "members read themselves, user managers read everyone" on public.c
     and (user_id = (select auth.uid()) or (select private.can_manage_users()))
   );
 
+-- Admins and user managers invite members into their own client (guard_member_change limits roles).
 create policy "user managers add members to their client" on public.client_members
   for insert to authenticated
   with check (client_id = (select private.current_client_id()) and (select private.can_manage_users()));
 
+-- Admins and user managers change members of their client; the row stays in the client.
 create policy "user managers update members of their client" on public.client_members
   for update to authenticated
   using (client_id = (select private.current_client_id()) and (select private.can_manage_users()))

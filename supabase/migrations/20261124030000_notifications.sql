@@ -32,15 +32,18 @@ create index notifications_client_idx on public.notifications (client_id);
 
 alter table public.notifications enable row level security;
 
+-- A user reads only the notifications addressed to it, in its current client.
 create policy "users read their own notifications" on public.notifications
   for select to authenticated
   using (user_id = (select auth.uid()) and client_id = (select private.current_client_id()));
 
+-- A user marks its own notifications read (read_at is the only writable column).
 create policy "users mark their own notifications read" on public.notifications
   for update to authenticated
   using (user_id = (select auth.uid()) and client_id = (select private.current_client_id()))
   with check (user_id = (select auth.uid()));
 
+-- A user deletes its own notifications.
 create policy "users delete their own notifications" on public.notifications
   for delete to authenticated
   using (user_id = (select auth.uid()) and client_id = (select private.current_client_id()));

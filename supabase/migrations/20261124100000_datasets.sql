@@ -61,9 +61,11 @@ create policy "members read visible datasets" on public.datasets
     client_id = (select private.current_client_id())
     and ((select private.sees_all_datasets()) or id = any ((select private.visible_dataset_ids())::uuid[]))
   );
+-- Admins and managers create datasets in their own client.
 create policy "admins and managers create datasets" on public.datasets
   for insert to authenticated
   with check (client_id = (select private.current_client_id()) and (select private.can_manage_datasets()));
+-- Admins and managers change the datasets they may see; the row stays in the client.
 create policy "admins and managers update visible datasets" on public.datasets
   for update to authenticated
   using (
@@ -71,6 +73,7 @@ create policy "admins and managers update visible datasets" on public.datasets
     and ((select private.sees_all_datasets()) or id = any ((select private.visible_dataset_ids())::uuid[]))
   )
   with check (client_id = (select private.current_client_id()));
+-- Only admins delete a dataset (it cascades to its leads, threads and messages).
 create policy "admins delete datasets" on public.datasets
   for delete to authenticated
   using (client_id = (select private.current_client_id()) and (select private.is_admin()));

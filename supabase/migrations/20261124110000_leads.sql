@@ -93,6 +93,8 @@ create trigger leads_client_fixed before update of client_id on public.leads
 -- row level security and privileges -------------------------------------------------------
 alter table public.leads enable row level security;
 
+-- Members read the leads of the datasets they may see, or only their assigned leads when they fail
+-- closed.
 create policy "members read leads of visible datasets" on public.leads
   for select to authenticated
   using (
@@ -114,6 +116,7 @@ create policy "writers add leads to visible datasets" on public.leads
       where d.id = leads.dataset_id and d.client_id = leads.client_id
     )
   );
+-- Members who may write change the leads they may see (the columns the grants allow).
 create policy "writers update leads of visible datasets" on public.leads
   for update to authenticated
   using (
@@ -122,6 +125,7 @@ create policy "writers update leads of visible datasets" on public.leads
     and (not (select private.sees_only_assigned_leads()) or assigned_to = (select auth.uid()))
   )
   with check (client_id = (select private.current_client_id()));
+-- Only admins delete leads.
 create policy "admins delete leads" on public.leads
   for delete to authenticated
   using (client_id = (select private.current_client_id()) and (select private.is_admin()));

@@ -94,6 +94,7 @@ using (
   )
 );
 
+-- Members who may write record an upload of their own, into their own client.
 create policy "writers upload to their client" on public.csv_uploads
 for insert to authenticated
 with check (
@@ -171,6 +172,7 @@ using (
   and (not (select private.sees_only_assigned_leads()) or imported_by = (select auth.uid()))
 );
 
+-- Members who may write record their own import into a dataset they may see.
 create policy "writers record imports into visible datasets" on public.lead_imports
 for insert to authenticated
 with check (

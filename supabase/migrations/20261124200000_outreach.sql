@@ -159,6 +159,7 @@ alter table public.campaigns enable row level security;
 alter table public.conversations enable row level security;
 alter table public.messages enable row level security;
 
+-- Members read the campaign settings of the datasets they may see.
 create policy "members read visible campaign settings" on public.campaigns
   for select to authenticated
   using (
@@ -178,6 +179,7 @@ create policy "admins and managers create settings of visible datasets" on publi
       where d.id = campaigns.dataset_id and d.client_id = campaigns.client_id
     )
   );
+-- Admins and managers change the campaign settings of the datasets they may see.
 create policy "admins and managers update settings of visible datasets" on public.campaigns
   for update to authenticated
   using (
@@ -187,6 +189,8 @@ create policy "admins and managers update settings of visible datasets" on publi
   with check (client_id = (select private.current_client_id()));
 
 
+-- Members read the threads of the datasets they may see (threads follow their lead when a member
+-- fails closed).
 create policy "members read conversations of visible datasets" on public.conversations
   for select to authenticated
   using (
@@ -194,6 +198,7 @@ create policy "members read conversations of visible datasets" on public.convers
     and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
     and (not (select private.sees_only_assigned_leads()) or lead_id = any ((select private.assigned_lead_ids())::uuid[]))
   );
+-- Members who may write change a visible thread's status and AI mode.
 create policy "writers update conversations of visible datasets" on public.conversations
   for update to authenticated
   using (
@@ -264,9 +269,11 @@ comment on column public.suppressions.source is
 
 alter table public.suppressions enable row level security;
 
+-- Members read their client's suppression list.
 create policy "members read their client's suppressions" on public.suppressions
   for select to authenticated
   using (client_id = (select private.current_client_id()));
+-- Admins and managers add numbers to the suppression list by hand (source staff).
 create policy "admins and managers add suppressions" on public.suppressions
   for insert to authenticated
   with check (

@@ -84,20 +84,25 @@ for each row execute function private.stamp_prompt_edit();
 alter table public.prompts enable row level security;
 alter table public.prompt_edits enable row level security;
 
+-- Members read every prompt version of their client.
 create policy "members read their client's prompts" on public.prompts
   for select to authenticated
   using (client_id = (select private.current_client_id()));
 
+-- Admins and members allowed to make prompts live read the unpublished edits.
 create policy "prompt publishers read pending edits" on public.prompt_edits
   for select to authenticated
   using (client_id = (select private.current_client_id()) and (select private.can_push_to_live()));
+-- Admins write an unpublished prompt edit.
 create policy "admins write pending edits" on public.prompt_edits
   for insert to authenticated
   with check (client_id = (select private.current_client_id()) and (select private.is_admin()));
+-- Admins change an unpublished prompt edit.
 create policy "admins change pending edits" on public.prompt_edits
   for update to authenticated
   using (client_id = (select private.current_client_id()) and (select private.is_admin()))
   with check (client_id = (select private.current_client_id()));
+-- Admins discard an unpublished prompt edit.
 create policy "admins discard pending edits" on public.prompt_edits
   for delete to authenticated
   using (client_id = (select private.current_client_id()) and (select private.is_admin()));
@@ -568,6 +573,7 @@ $$;
 comment on function private.ai_max_consecutive(uuid) is
   'Client setting ai_max_consecutive_messages (default 10): AI messages allowed in a row before handover.';
 
+-- The count, conversations.ai_consecutive_messages, is a column of the conversations (20 outreach).
 
 -- A person stepping in resets the count.
 create function private.reset_ai_streak_on_staff_message() returns trigger

@@ -66,6 +66,7 @@ for each row execute function private.forbid_client_change();
 
 alter table public.sophie_insights enable row level security;
 
+-- Members read their client's insights of the datasets they may see (and those of no dataset).
 create policy "members read insights of visible datasets" on public.sophie_insights
 for select to authenticated
 using (
@@ -182,15 +183,19 @@ revoke all on function private.stamp_lesson_archive() from public, anon;
 
 alter table public.lessons enable row level security;
 
+-- Active members read their client's lessons and the universal ones.
 create policy "members read their client's and universal lessons" on public.lessons
   for select to authenticated
   using (
     (select private.current_client_id()) is not null
     and (client_id is null or client_id = (select private.current_client_id()))
   );
+-- Admins and lesson editors add lessons for their own client (universal lessons are the
+-- platform's).
 create policy "lesson editors add client lessons" on public.lessons
   for insert to authenticated
   with check (client_id = (select private.current_client_id()) and (select private.can_edit_lessons()));
+-- Admins and lesson editors change their client's lessons.
 create policy "lesson editors update client lessons" on public.lessons
   for update to authenticated
   using (client_id = (select private.current_client_id()) and (select private.can_edit_lessons()))
@@ -210,8 +215,7 @@ grant update (
 grant all on public.lessons to service_role;
 
 -- lessons in prompts ----------------------------------------------------------------------
--- Lessons rendering -----------------------------------------------------------------------
-
+-- The lessons text a prompt made live includes (make_prompt_live, 30 ai, calls it).
 create function private.render_lessons(p_client_id uuid, out context text, out lesson_ids uuid [])
 language sql
 stable

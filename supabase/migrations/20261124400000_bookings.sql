@@ -67,6 +67,8 @@ create trigger bookings_client_fixed before update of client_id on public.bookin
 
 alter table public.bookings enable row level security;
 
+-- Members read the bookings of the datasets they may see (only their assigned leads' when they fail
+-- closed).
 create policy "members read bookings of visible datasets" on public.bookings
   for select to authenticated
   using (
