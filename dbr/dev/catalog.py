@@ -143,7 +143,8 @@ QUERIES: dict[str, str] = {
         select p.pubname, json_build_object(
           'all_tables', p.puballtables, 'insert', p.pubinsert, 'update', p.pubupdate,
           'delete', p.pubdelete, 'truncate', p.pubtruncate,
-          'tables', (select array_agg(t.schemaname || '.' || t.tablename order by t.schemaname, t.tablename)
+          'tables', (select array_agg(t.schemaname || '.' || t.tablename
+                                      order by t.schemaname, t.tablename)
                      from pg_publication_tables t where t.pubname = p.pubname))
         from pg_publication p""",
     "sequences": f"""
