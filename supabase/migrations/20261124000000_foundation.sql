@@ -37,6 +37,7 @@ alter default privileges in schema private revoke execute on functions from publ
 alter default privileges in schema public revoke execute on functions from public;
 alter default privileges in schema public revoke execute on functions from anon;
 
+-- Trigger: keeps updated_at current on every update.
 create function private.touch_updated_at() returns trigger
 language plpgsql
 set search_path = ''
@@ -48,6 +49,7 @@ end
 $$;
 comment on function private.touch_updated_at() is 'Trigger: keeps updated_at current on every update.';
 
+-- Schedules (or reschedules) a named pg_cron job when pg_cron exists in this database.
 create function private.schedule_cron(job_name text, schedule text, command text) returns void
 language plpgsql
 set search_path = ''
@@ -101,6 +103,7 @@ grant execute on function private.raise_error(integer, text, jsonb, text, jsonb)
 -- JSON patch readers ----------------------------------------------------------------------
 -- Readers of the JSON bodies and patches the RPCs take: each raises 400 naming the field.
 
+-- Reads a nullable timestamptz from a JSON patch, raising 400 with the field name when malformed.
 create function private.parse_timestamptz_field(p_patch jsonb, p_key text) returns timestamptz
 language plpgsql
 stable
@@ -122,6 +125,7 @@ $$;
 comment on function private.parse_timestamptz_field(jsonb, text) is
   'Reads a nullable timestamptz from a JSON patch, raising 400 with the field name when malformed.';
 
+-- Raises 400 naming every key of a JSON patch that is not in the allowed list.
 create function private.reject_unknown_keys(p_patch jsonb, p_allowed text []) returns void
 language plpgsql
 immutable
@@ -145,6 +149,7 @@ $$;
 comment on function private.reject_unknown_keys(jsonb, text []) is
   'Raises 400 naming every key of a JSON patch that is not in the allowed list.';
 
+-- Reads a trimmed text field from a JSON patch (blank becomes null); 400 when not a string.
 create function private.text_field(p_patch jsonb, p_key text) returns text
 language plpgsql
 immutable
@@ -160,6 +165,7 @@ $$;
 comment on function private.text_field(jsonb, text) is
   'Reads a trimmed text field from a JSON patch (blank becomes null); 400 when not a string.';
 
+-- Reads an enum value (as text) from a JSON patch; 400 listing the allowed values otherwise.
 create function private.enum_field(p_patch jsonb, p_key text, p_allowed text [], p_nullable boolean)
 returns text
 language plpgsql
@@ -180,6 +186,7 @@ $$;
 comment on function private.enum_field(jsonb, text, text [], boolean) is
   'Reads an enum value (as text) from a JSON patch; 400 listing the allowed values otherwise.';
 
+-- Reads a boolean from a JSON patch; 400 otherwise.
 create function private.boolean_field(p_patch jsonb, p_key text) returns boolean
 language plpgsql
 immutable
@@ -194,6 +201,7 @@ end
 $$;
 comment on function private.boolean_field(jsonb, text) is 'Reads a boolean from a JSON patch; 400 otherwise.';
 
+-- Reads a nullable uuid from a JSON patch; 400 when malformed.
 create function private.uuid_field(p_patch jsonb, p_key text) returns uuid
 language plpgsql
 immutable

@@ -62,6 +62,7 @@ comment on column public.clients.settings is
 comment on constraint clients_calcom_settings_shape on public.clients is
   'settings.calcom = {event_type_id: number, calendar_name: text, booking_page_url: text}, all optional.';
 
+-- Trigger: a client's timezone must be a known IANA name (400 otherwise).
 create function private.validate_timezone() returns trigger
 language plpgsql
 set search_path = ''
@@ -120,6 +121,7 @@ create trigger client_members_touch before update on public.client_members
 -- Helpers for policies. Security definer so that policies can read memberships without
 -- recursing into client_members' own RLS; evaluated once per statement via (select ...).
 
+-- The caller's active membership, or null for anonymous, unknown, invited or suspended users.
 create function private.current_membership() returns public.client_members
 language sql
 stable
@@ -132,6 +134,7 @@ $$;
 comment on function private.current_membership() is
   'The caller''s active membership, or null for anonymous, unknown, invited or suspended users.';
 
+-- The client of the caller's active membership, or null; policies compare client_id with it.
 create function private.current_client_id() returns uuid
 language sql
 stable
@@ -143,6 +146,7 @@ $$;
 comment on function private.current_client_id() is
   'The client of the caller''s active membership, or null; policies compare client_id with it.';
 
+-- True when the caller is an active admin of its client.
 create function private.is_admin() returns boolean
 language sql
 stable
@@ -154,6 +158,7 @@ $$;
 comment on function private.is_admin() is
   'True when the caller is an active admin of its client.';
 
+-- True for active members whose role may change data (not read_only).
 create function private.can_write() returns boolean
 language sql
 stable
@@ -164,6 +169,7 @@ as $$
 $$;
 comment on function private.can_write() is 'True for active members whose role may change data (not read_only).';
 
+-- True for active admins and managers: they create and change datasets and campaign settings.
 create function private.can_manage_datasets() returns boolean
 language sql
 stable
@@ -175,6 +181,8 @@ $$;
 comment on function private.can_manage_datasets() is
   'True for active admins and managers: they create and change datasets and campaign settings.';
 
+-- True for active admins and members with can_manage_users: they read and manage the client's
+-- members.
 create function private.can_manage_users() returns boolean
 language sql
 stable
@@ -187,6 +195,8 @@ $$;
 comment on function private.can_manage_users() is
   'True for active admins and members with can_manage_users: they read and manage the client''s members.';
 
+-- True for a non-admin member with can_view_all_leads = false and no allowed_dataset_ids: it fails
+-- closed to the leads assigned to it (leads.assigned_to = auth.uid()).
 create function private.sees_only_assigned_leads() returns boolean
 language sql
 stable
@@ -222,6 +232,9 @@ comment on function private.assigned_lead_ids() is
   'Ids of the leads assigned to the caller when it sees only those (private.sees_only_assigned_leads()), '
   'else null. The conversations, messages and bookings policies use it: threads follow their lead.';
 
+-- Dataset restriction of the caller: null = all datasets of the client (admins,
+-- can_view_all_leads), else allowed_dataset_ids, else (fail closed) the datasets of the leads
+-- assigned to the caller.
 create function private.visible_dataset_ids() returns uuid[]
 language plpgsql
 stable
@@ -250,6 +263,7 @@ comment on function private.visible_dataset_ids() is
   'Dataset restriction of the caller: null = all datasets of the client (admins, can_view_all_leads), '
   'else allowed_dataset_ids, else (fail closed) the datasets of the leads assigned to the caller.';
 
+-- True when the caller is an active member that sees every dataset of its client.
 create function private.sees_all_datasets() returns boolean
 language sql
 stable
@@ -272,6 +286,7 @@ grant execute on function private.current_membership(), private.current_client_i
   private.sees_only_assigned_leads(), private.assigned_lead_ids()
   to authenticated, service_role;
 
+-- Trigger: client_id is immutable on tenant rows.
 create function private.forbid_client_change() returns trigger
 language plpgsql
 set search_path = ''
@@ -288,6 +303,8 @@ comment on function private.forbid_client_change() is 'Trigger: client_id is imm
 create trigger client_members_client_fixed before update of client_id on public.client_members
   for each row execute function private.forbid_client_change();
 
+-- Trigger: only admins grant or change the admin role and the permissions; members cannot change
+-- their own role or status.
 create function private.guard_member_change() returns trigger
 language plpgsql
 set search_path = ''
@@ -369,6 +386,7 @@ as $$
 $$;
 comment on function private.can_edit_lessons() is 'True for admins and members with the lesson editing permission.';
 
+-- True for admins and members allowed to make prompts live.
 create function private.can_push_to_live() returns boolean
 language sql
 stable
@@ -379,6 +397,7 @@ as $$
 $$;
 comment on function private.can_push_to_live() is 'True for admins and members allowed to make prompts live.';
 
+-- The caller's client id; raises 403 for anonymous, invited, suspended or unknown users.
 create function private.require_member() returns uuid
 language plpgsql
 stable
@@ -427,6 +446,8 @@ comment on column private.api_rate_limits.backend_pid is
   'counter row would stay locked until a slow request commits and queue every other request of that user '
   '(FastAPI''s too) behind it; per-connection rows never wait on each other and are summed.';
 
+-- Counts one request for a subject in the current minute; says whether it is allowed (at most
+-- p_limit in the minute, all connections together) and when to retry.
 create function private.hit_api_rate_limit(p_subject text, p_limit integer)
 returns table (allowed boolean, hits integer, retry_after_seconds integer)
 language sql
@@ -456,6 +477,8 @@ comment on function private.hit_api_rate_limit(text, integer) is
   'Counts one request for a subject in the current minute; says whether it is allowed (at most p_limit '
   'in the minute, all connections together) and when to retry.';
 
+-- Whether one more request of a subject fits in the current minute, without counting it (for
+-- read-only transactions, which cannot write).
 create function private.peek_api_rate_limit(p_subject text, p_limit integer)
 returns table (allowed boolean, hits integer, retry_after_seconds integer)
 language sql
@@ -547,6 +570,8 @@ comment on table private.hourly_budget_uses is
   'Rows older than an hour no longer count and are purged. Unlogged: losing them on a crash is harmless.';
 create index hourly_budget_uses_idx on private.hourly_budget_uses (bucket, client_id, used_at);
 
+-- A client's budget in a bucket over the rolling hour, without spending it: whether a unit is
+-- available, units used and remaining, and when the next unit is available (now when one is).
 create function private.hourly_budget(p_bucket text, p_client_id uuid, p_limit integer)
 returns table (available boolean, used integer, remaining integer, next_available_at timestamptz)
 language sql
@@ -572,6 +597,7 @@ comment on function private.hourly_budget(text, uuid, integer) is
   'A client''s budget in a bucket over the rolling hour, without spending it: whether a unit is available, '
   'units used and remaining, and when the next unit is available (now when one is).';
 
+-- Spends one unit of a client's rolling-hour budget when one is available; never raises.
 create function private.take_hourly_budget(p_bucket text, p_client_id uuid, p_limit integer)
 returns table (allowed boolean, used integer, retry_after_seconds integer, next_available_at timestamptz)
 language plpgsql
@@ -598,6 +624,8 @@ comment on function private.take_hourly_budget(text, uuid, integer) is
   'Spends one unit of a client''s rolling-hour budget when one is available; never raises. Says whether it '
   'was spent and, if not, when to retry (seconds and time). Rolled back with the caller''s transaction.';
 
+-- Spends one unit of a client's rolling-hour budget or raises 429 RATE_LIMITED (Retry-After:
+-- seconds until a unit frees).
 create function private.use_hourly_budget(p_bucket text, p_client_id uuid, p_limit integer, p_what text)
 returns void
 language plpgsql
@@ -640,6 +668,8 @@ comment on function private.use_send_budget(uuid) is
   'Message-sending routes (send_message, ai_send): 60 sends per client in any rolling hour, else 429. '
   'Campaign (M1-M3) sends are not counted here: the sequence tick and prepare_send budget them.';
 
+-- For Sophie analysis routes: spends one of the client's 1,000 requests per rolling hour, else 429
+-- with Retry-After.
 create function private.use_sophie_budget(p_client_id uuid) returns void
 language sql
 security definer
@@ -650,6 +680,9 @@ $$;
 comment on function private.use_sophie_budget(uuid) is
   'For Sophie analysis routes: spends one of the client''s 1,000 requests per rolling hour, else 429 with Retry-After.';
 
+-- For Sophie workers: whether the client has Sophie analysis budget now and when it next has (defer
+-- the job until next_available_at, then spend with take_hourly_budget('sophie_analysis', client,
+-- 1000)).
 create function private.sophie_budget(p_client_id uuid)
 returns table (available boolean, remaining integer, next_available_at timestamptz)
 language sql

@@ -70,6 +70,7 @@ create index jobs_dead_idx on private.jobs (finished_at desc) where status = 'de
 create trigger jobs_touch before update on private.jobs
   for each row execute function private.touch_updated_at();
 
+-- Trigger: one NOTIFY dbr_jobs per enqueue statement wakes the local workers.
 create function private.wake_workers() returns trigger
 language plpgsql
 set search_path = ''
@@ -85,6 +86,7 @@ comment on function private.wake_workers() is
 create trigger jobs_wake after insert on private.jobs
   for each statement execute function private.wake_workers();
 
+-- Adds a job (or returns the existing one with the same idempotency key).
 create function private.enqueue_job(
   p_kind text,
   p_payload jsonb default '{}'::jsonb,
@@ -114,6 +116,8 @@ $$;
 comment on function private.enqueue_job(text, jsonb, timestamptz, text, uuid, integer, smallint) is
   'Adds a job (or returns the existing one with the same idempotency key).';
 
+-- Counts a lease loss on every running job (of p_kinds) whose lease passed: re-queued with backoff,
+-- or dead-lettered once out of lease losses or attempts.
 create function private.settle_lost_leases(p_kinds text[] default null) returns integer
 language sql
 security definer
@@ -158,6 +162,8 @@ comment on function private.settle_lost_leases(text[]) is
 revoke all on function private.settle_lost_leases(text[]) from public, anon, authenticated;
 grant execute on function private.settle_lost_leases(text[]) to service_role;
 
+-- Settles lost leases (settle_lost_leases), then claims up to p_limit due jobs for a worker (skip
+-- locked) with a lease of p_visibility_seconds.
 create function private.claim_jobs(
   p_worker text,
   p_kinds text[] default null,
@@ -208,6 +214,7 @@ comment on function private.claim_jobs(text, text[], integer, integer) is
   'Settles lost leases (settle_lost_leases), then claims up to p_limit due jobs for a worker (skip locked) '
   'with a lease of p_visibility_seconds. Spends no attempt: attempts are counted when the outcome is recorded.';
 
+-- Marks a claimed job done (the run counts as an attempt); false when the lease was lost meanwhile.
 create function private.complete_job(p_id bigint, p_worker text, p_result jsonb default null)
 returns boolean
 language sql
@@ -223,6 +230,8 @@ $$;
 comment on function private.complete_job(bigint, text, jsonb) is
   'Marks a claimed job done (the run counts as an attempt); false when the lease was lost meanwhile.';
 
+-- Records a failed run as an attempt: re-queued with backoff, or dead-lettered after the last
+-- attempt.
 create function private.fail_job(
   p_id bigint,
   p_worker text,
@@ -253,6 +262,8 @@ $$;
 comment on function private.fail_job(bigint, text, text, boolean, integer) is
   'Records a failed run as an attempt: re-queued with backoff, or dead-lettered after the last attempt.';
 
+-- Graceful shutdown: puts a worker's running jobs back in the queue without spending an attempt;
+-- returns how many.
 create function private.release_jobs(p_worker text) returns integer
 language sql
 security definer
@@ -270,6 +281,7 @@ $$;
 comment on function private.release_jobs(text) is
   'Graceful shutdown: puts a worker''s running jobs back in the queue without spending an attempt; returns how many.';
 
+-- pg_cron sweeper: settles lost leases of every kind (returns how many) and purges old jobs.
 create function private.sweep_jobs() returns integer
 language sql
 security definer
@@ -310,6 +322,8 @@ select private.schedule_cron('sweep-jobs', '* * * * *', 'select private.sweep_jo
 -- (private.wake_workers) does the same job; either way the poll backstop remains the
 -- guarantee, the signal only cuts latency.
 
+-- Reschedules a claimed job to p_until without spending an attempt (window, rate limit, or a claim
+-- given back).
 create function private.defer_job(
   p_id bigint,
   p_worker text,
@@ -350,6 +364,7 @@ alter table public.job_signals enable row level security;
 revoke all on public.job_signals from public, anon, authenticated;
 grant select on public.job_signals to service_role;
 
+-- Trigger: writes one public.job_signals row per enqueue statement for Realtime subscribers.
 create function private.signal_job_workers() returns trigger
 language plpgsql
 security definer
@@ -368,6 +383,7 @@ revoke all on function private.signal_job_workers() from public, anon, authentic
 create trigger jobs_signal_realtime after insert on private.jobs
   for each statement execute function private.signal_job_workers();
 
+-- pg_cron: drops wake-up signals older than five minutes.
 create function private.prune_job_signals() returns integer
 language sql
 security definer
@@ -392,6 +408,7 @@ select private.schedule_cron('prune-job-signals', '* * * * *', 'select private.p
 -- public.dead_jobs, can put one back in the queue with public.retry_dead_job(job_id), and get
 -- an in-app alert (private.notify_staff) when jobs start dying.
 
+-- Dead-lettered jobs of the caller's client; empty for anyone but an active admin.
 create function private.list_dead_jobs() returns table (
   id bigint,
   kind text,
@@ -432,6 +449,7 @@ grant execute on function private.list_dead_jobs() to authenticated, service_rol
 revoke all on public.dead_jobs from public, anon, authenticated;
 grant select on public.dead_jobs to authenticated, service_role;
 
+-- Puts a dead job of the caller's client back in the queue with fresh attempts (admins only).
 create function private.retry_dead_job(p_job_id bigint) returns bigint
 language plpgsql
 security definer
@@ -459,6 +477,7 @@ comment on function private.retry_dead_job(bigint) is
 revoke all on function private.retry_dead_job(bigint) from public, anon;
 grant execute on function private.retry_dead_job(bigint) to authenticated, service_role;
 
+-- RPC /rest/v1/rpc/retry_dead_job: requeue a dead-lettered job (admins of its client only).
 create function public.retry_dead_job(job_id bigint) returns bigint
 language sql
 security invoker

@@ -55,6 +55,9 @@ grant all on public.notifications to service_role;
 
 alter publication supabase_realtime add table public.notifications;
 
+-- Creates in-app notifications for the client's active admins and managers (and, with a dataset,
+-- every member who can see it; a member that sees only its assigned leads when data.lead_id is one
+-- of them); returns the number of rows created.
 create function private.notify_staff(
   p_client_id uuid,
   p_title text,

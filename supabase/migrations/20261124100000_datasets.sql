@@ -92,6 +92,8 @@ grant update (name, description, source, campaign_status, campaign_start_date, c
 -- Dataset rules enforced whatever path writes a dataset (PostgREST PATCH, RPC, service):
 -- campaign status moves only along the allowed transitions, and the campaign dates are ordered.
 
+-- Campaign state machine: draft -> active; active -> paused | completed; paused -> active |
+-- completed; completed is final.
 create function private.campaign_transition_allowed(
   p_from public.campaign_status, p_to public.campaign_status
 ) returns boolean
@@ -110,6 +112,7 @@ comment on function private.campaign_transition_allowed(public.campaign_status, 
   'Campaign state machine: draft -> active; active -> paused | completed; paused -> active | completed; '
   'completed is final. Staying in the same status is always allowed.';
 
+-- Trigger: refuses invalid campaign status transitions and an end date before the start date (400).
 create function private.validate_dataset_change() returns trigger
 language plpgsql
 set search_path = ''
@@ -145,6 +148,7 @@ to authenticated, service_role;
 -- do what, the triggers decide what is valid. The same table is usable through PostgREST
 -- directly (GET/PATCH/DELETE /rest/v1/datasets) with the same rules.
 
+-- The API contract's dataset detail shape (GET /api/datasets/[id]).
 create function private.dataset_json(d public.datasets) returns jsonb
 language sql
 immutable
@@ -160,6 +164,7 @@ as $$
 $$;
 comment on function private.dataset_json(public.datasets) is 'The API contract''s dataset detail shape (GET /api/datasets/[id]).';
 
+-- The trimmed dataset name; 400 when blank or over 200 characters.
 create function private.valid_dataset_name(p_name text) returns text
 language plpgsql
 immutable
@@ -222,6 +227,8 @@ $$;
 comment on function private.list_datasets(public.campaign_status, text, text) is
   'Body of public.list_datasets (security invoker).';
 
+-- GET /api/datasets: the caller's visible datasets, optionally by campaign status, sorted by
+-- created | name | leads_count, asc | desc.
 create function public.list_datasets(
   status public.campaign_status default null,
   sort text default 'created',
@@ -257,6 +264,8 @@ end
 $$;
 comment on function private.get_dataset(uuid) is 'Body of public.get_dataset (security invoker).';
 
+-- GET /api/datasets/[id]: {"dataset": {...}}; 404 when the dataset does not exist or is not
+-- visible.
 create function public.get_dataset(id uuid) returns jsonb
 language sql
 stable
@@ -301,6 +310,7 @@ end
 $$;
 comment on function private.create_dataset(text, text, timestamptz) is 'Body of public.create_dataset (security invoker).';
 
+-- POST /api/datasets: creates a draft dataset for the caller's client (admins and managers).
 create function public.create_dataset(
   name text,
   description text default null,
@@ -363,6 +373,8 @@ end
 $$;
 comment on function private.update_dataset(uuid, jsonb) is 'Body of public.update_dataset (security invoker).';
 
+-- PUT /api/datasets/[id]: patches name, description, campaign_status, campaign_start_date,
+-- campaign_end_date (other keys: 400).
 create function public.update_dataset(id uuid, patch jsonb) returns jsonb
 language sql
 security invoker
@@ -395,6 +407,7 @@ end
 $$;
 comment on function private.delete_dataset(uuid) is 'Body of public.delete_dataset (security invoker).';
 
+-- DELETE /api/datasets/[id]: admins only; cascades to leads, conversations and messages.
 create function public.delete_dataset(id uuid) returns jsonb
 language sql
 security invoker

@@ -176,6 +176,7 @@ comment on function private.lead_counts_as_active(boolean, boolean, public.lead_
   '1 when a lead is active: not archived, not opted out, and contact_status not one of '
   'CONVERTED, NOT_INTERESTED, OPTED_OUT, UNDELIVERABLE.';
 
+-- 1 when a lead is hot: not archived, and contact_status = HOT or lead_sentiment = HOT.
 create function private.lead_counts_as_hot(
   p_archived boolean, p_status public.lead_status, p_sentiment public.lead_sentiment
 ) returns integer
@@ -193,6 +194,7 @@ $$;
 comment on function private.lead_counts_as_hot(boolean, public.lead_status, public.lead_sentiment) is
   '1 when a lead is hot: not archived, and contact_status = HOT or lead_sentiment = HOT.';
 
+-- 1 when contact_status = CONVERTED (archived or not).
 create function private.lead_counts_as_converted(p_status public.lead_status) returns integer
 language sql
 immutable
@@ -223,6 +225,7 @@ create type private.dataset_stat_delta as (
 );
 comment on type private.dataset_stat_delta is 'Net change of one dataset''s lead counters in one statement.';
 
+-- Adds per-dataset counter deltas, locking dataset rows in id order (no deadlocks between writers).
 create function private.apply_dataset_stat_deltas(p_deltas private.dataset_stat_delta []) returns void
 language plpgsql
 security definer
@@ -251,6 +254,7 @@ $$;
 comment on function private.apply_dataset_stat_deltas(private.dataset_stat_delta []) is
   'Adds per-dataset counter deltas, locking dataset rows in id order (no deadlocks between writers).';
 
+-- Trigger (statement): adds inserted leads to their datasets' counters.
 create function private.leads_stats_after_insert() returns trigger
 language plpgsql
 security definer
@@ -275,6 +279,7 @@ begin
 end
 $$;
 
+-- Trigger (statement): removes deleted leads from their datasets' counters.
 create function private.leads_stats_after_delete() returns trigger
 language plpgsql
 security definer
@@ -299,6 +304,7 @@ begin
 end
 $$;
 
+-- Trigger (statement): moves changed leads between counters and datasets.
 create function private.leads_stats_after_update() returns trigger
 language plpgsql
 security definer
@@ -339,6 +345,7 @@ begin
 end
 $$;
 
+-- Trigger (statement): a truncate of leads zeroes every dataset's counters.
 create function private.leads_stats_after_truncate() returns trigger
 language plpgsql
 security definer
@@ -376,6 +383,8 @@ for each statement execute function private.leads_stats_after_delete();
 create trigger leads_stats_truncate after truncate on public.leads
 for each statement execute function private.leads_stats_after_truncate();
 
+-- Repair: recounts the lead counters of one dataset (or all when null) from the leads table;
+-- returns how many datasets were wrong.
 create function private.recount_dataset_stats(p_dataset_id uuid default null) returns integer
 language plpgsql
 security definer
@@ -445,6 +454,8 @@ grant execute on function private.recount_dataset_stats(uuid) to service_role;
 -- path changes the flags, a trigram search over names, email and phone digits, and the
 -- indexes the lead list pages use.
 
+-- Trigger: archived_at / manual_mode_activated_at are set when the flag turns on and cleared when
+-- it turns off.
 create function private.stamp_lead_flags() returns trigger
 language plpgsql
 set search_path = ''
@@ -563,6 +574,7 @@ create trigger leads_notify_hot after update of contact_status, lead_sentiment o
 -- GET /api/leads: the lead list with filters, search (names, email, phone in any format),
 -- sort and the API contract's pagination object.
 
+-- Escapes LIKE wildcards (%, _ and backslash) so text matches literally.
 create function private.like_escape(p_text text) returns text
 language sql
 immutable
@@ -573,6 +585,8 @@ as $$
 $$;
 comment on function private.like_escape(text) is 'Escapes LIKE wildcards (%, _ and backslash) so text matches literally.';
 
+-- SQL conditions (each a trigram-indexable LIKE on leads.search_text) for a search box term: every
+-- word must match; a phone-like term is matched by its digits without 00 / trunk-0 prefixes.
 create function private.lead_search_conditions(p_search text) returns text
 language plpgsql
 immutable
@@ -774,6 +788,9 @@ comment on function private.list_leads_page(
   'Body of public.list_leads. Security definer so indexes serve non-leakproof conditions; applies the '
   'leads select policy explicitly (caller''s client, visible datasets only).';
 
+-- GET /api/leads: visible leads filtered by dataset, status, sentiment, archived, manual mode and a
+-- search over names, email and phone (any format); sorted by name | status | reply_date | created;
+-- page >= 1, limit 1..100.
 create function public.list_leads(
   dataset_id uuid default null,
   status public.lead_status default null,
@@ -850,6 +867,8 @@ end
 $$;
 comment on function private.get_lead(uuid) is 'Body of public.get_lead (security invoker).';
 
+-- GET /api/leads/[id]: every lead column plus "conversation" (summary or null) and
+-- "sophie_insights"; 404 when not visible.
 create function public.get_lead(id uuid) returns jsonb
 language sql
 stable
@@ -862,6 +881,7 @@ comment on function public.get_lead(uuid) is
   'GET /api/leads/[id]: every lead column plus "conversation" (summary or null) and "sophie_insights"; '
   '404 when not visible.';
 
+-- The lead the caller is about to change: 404 when not visible, 403 for read-only members.
 create function private.writable_lead(p_id uuid) returns public.leads
 language plpgsql
 stable
@@ -935,6 +955,9 @@ end
 $$;
 comment on function private.update_lead(uuid, jsonb) is 'Body of public.update_lead (security invoker).';
 
+-- PUT /api/leads/[id]: patches only the API contract's fields (first_name, last_name, email,
+-- postcode, notes, contact_status, lead_sentiment, manual_mode, archived, assigned_to); 400 for
+-- other keys or bad values.
 create function public.update_lead(id uuid, patch jsonb) returns jsonb
 language sql
 security invoker
@@ -963,6 +986,7 @@ end
 $$;
 comment on function private.toggle_lead_archive(uuid) is 'Body of public.toggle_lead_archive (security invoker).';
 
+-- POST /api/leads/[id]/archive: flips archived; returns {"lead_id", "archived", "archived_at"}.
 create function public.toggle_lead_archive(id uuid) returns jsonb
 language sql
 security invoker
@@ -996,6 +1020,8 @@ end
 $$;
 comment on function private.set_lead_manual_mode(uuid, boolean) is 'Body of public.set_lead_manual_mode (security invoker).';
 
+-- POST /api/leads/[id]/manual-mode: switches manual mode (the AI stays silent while on); returns
+-- {"lead_id", "manual_mode", "manual_mode_activated_at"}.
 create function public.set_lead_manual_mode(id uuid, enabled boolean) returns jsonb
 language sql
 security invoker

@@ -412,6 +412,8 @@ as $$
 $$;
 comment on function private.sms_e164(text) is 'A phone number as E.164, or null when it is not one.';
 
+-- True when a text already tells the reader how to opt out ("Reply STOP...", "opt out",
+-- "unsubscribe").
 create function private.has_opt_out_instruction(p_text text) returns boolean
 language sql
 immutable
@@ -422,6 +424,8 @@ $$;
 comment on function private.has_opt_out_instruction(text) is
   'True when a text already tells the reader how to opt out ("Reply STOP...", "opt out", "unsubscribe").';
 
+-- STOP, START or HELP when an inbound body is one of the opt-out, opt-in or help keywords; else
+-- null.
 create function private.sms_keyword(p_body text) returns text
 language sql
 immutable
@@ -445,6 +449,7 @@ $$;
 comment on function private.sms_keyword(text) is
   'STOP, START or HELP when an inbound body is one of the opt-out, opt-in or help keywords; else null.';
 
+-- The client's opt-out line (settings.opt_out_line), or 'Reply STOP to opt out'.
 create function private.client_opt_out_line(p_settings jsonb) returns text
 language sql
 immutable
@@ -455,6 +460,8 @@ $$;
 comment on function private.client_opt_out_line(jsonb) is
   'The client''s opt-out line (settings.opt_out_line), or ''Reply STOP to opt out''.';
 
+-- Appends the opt-out line unless the text already has an opt-out instruction (keeps within 1,600
+-- chars).
 create function private.with_opt_out_line(p_content text, p_line text) returns text
 language sql
 immutable
@@ -469,6 +476,8 @@ $$;
 comment on function private.with_opt_out_line(text, text) is
   'Appends the opt-out line unless the text already has an opt-out instruction (keeps within 1,600 chars).';
 
+-- Fills {first_name}, {last_name}, {full_name}, {company_name}, {email}, {postcode} and custom
+-- fields, with {field|fallback} for empty values ("Hi {first_name|there}" -> "Hi there").
 create function private.render_template(p_template text, p_lead public.leads, p_company text) returns text
 language plpgsql
 stable
@@ -549,6 +558,7 @@ $$;
 comment on function private.in_send_window(timestamptz, text, integer, integer, text []) is
   'True when p_at falls inside the sending window [hours_start, hours_end) on an allowed day, in p_tz local time.';
 
+-- The first instant at or after p_at inside the sending window, evaluated in p_tz (DST-correct).
 create function private.next_send_window(
   p_at timestamptz, p_tz text, p_hours_start integer, p_hours_end integer, p_days text []
 ) returns timestamptz
@@ -594,6 +604,8 @@ $$;
 comment on function private.message_status_rank(public.message_status) is
   'Order of outbound states; a message only moves to a higher rank. Rank 5+ states are final.';
 
+-- Twilio's message status mapped to ours; null for statuses that do not concern an outbound
+-- message.
 create function private.twilio_message_status(p_status text) returns public.message_status
 language sql
 immutable
@@ -627,6 +639,8 @@ grant execute on function private.sms_e164(text), private.has_opt_out_instructio
 -- status forward only (with Twilio error classification). Used by the send path, the status
 -- callbacks and the inbound SMS path alike.
 
+-- Cancels pending outbound messages (by number and/or lead and categories) and their queued
+-- sms.send jobs.
 create function private.cancel_pending_messages(
   p_client_id uuid, p_phone text, p_lead_id uuid, p_categories public.message_category [], p_reason text
 ) returns integer
@@ -662,6 +676,8 @@ $$;
 comment on function private.cancel_pending_messages(uuid, text, uuid, public.message_category [], text) is
   'Cancels pending outbound messages (by number and/or lead and categories) and their queued sms.send jobs.';
 
+-- Opts a number out for a client at once: suppression row, every lead with that number OPTED_OUT,
+-- every pending message to it canceled.
 create function private.opt_out_number(p_client_id uuid, p_phone text, p_reason text, p_source text)
 returns integer
 language plpgsql
@@ -687,6 +703,8 @@ comment on function private.opt_out_number(uuid, text, text, text) is
   'Opts a number out for a client at once: suppression row, every lead with that number OPTED_OUT, every '
   'pending message to it canceled. Also the entry point for the AI''s opt-out intent (source ai).';
 
+-- Lifts a client's suppression of a number (START/UNSTOP/YES); its leads become REPLIED, not
+-- re-sequenced.
 create function private.opt_in_number(p_client_id uuid, p_phone text) returns integer
 language plpgsql
 security definer
@@ -709,6 +727,8 @@ $$;
 comment on function private.opt_in_number(uuid, text) is
   'Lifts a client''s suppression of a number (START/UNSTOP/YES); its leads become REPLIED, not re-sequenced.';
 
+-- An invalid or landline number (Twilio 21211, 21614, 30006...): its leads become UNDELIVERABLE,
+-- pending messages canceled.
 create function private.mark_number_undeliverable(p_client_id uuid, p_phone text, p_code integer) returns void
 language plpgsql
 security definer
@@ -725,6 +745,8 @@ $$;
 comment on function private.mark_number_undeliverable(uuid, text, integer) is
   'An invalid or landline number (Twilio 21211, 21614, 30006...): its leads become UNDELIVERABLE, pending messages canceled.';
 
+-- Acts on a Twilio error code: 21610 opts the number out; invalid/landline codes make it
+-- undeliverable.
 create function private.classify_send_error(p_msg public.messages, p_code integer) returns text
 language plpgsql
 security definer
@@ -749,6 +771,8 @@ $$;
 comment on function private.classify_send_error(public.messages, integer) is
   'Acts on a Twilio error code: 21610 opts the number out; invalid/landline codes make it undeliverable.';
 
+-- Moves an outbound message forward (never back), stamping sent/delivered/failed times and error
+-- codes.
 create function private.apply_message_status(
   p_id uuid, p_new public.message_status, p_error_code integer, p_error_message text, p_at timestamptz
 ) returns boolean
@@ -787,6 +811,7 @@ $$;
 comment on function private.apply_message_status(uuid, public.message_status, integer, text, timestamptz) is
   'Moves an outbound message forward (never back), stamping sent/delivered/failed times and error codes.';
 
+-- Applies one status callback to the message with that sid; false when no message has the sid yet.
 create function private.apply_twilio_status_event(p_sid text, p_status text, p_error_code integer, p_at timestamptz)
 returns boolean
 language plpgsql
@@ -863,6 +888,9 @@ comment on column private.opt_out_phrases.example is 'A message the rule is for 
 
 alter table private.opt_out_phrases enable row level security;
 
+-- The inbound text as the opt-out rules read it: accents folded, lower case, apostrophes dropped,
+-- punctuation/emoji/whitespace one space, letters repeated 3+ times folded ("STOOOP!! 😡" ->
+-- "stop").
 create function private.opt_out_normalise(p_text text) returns text
 language sql
 immutable
@@ -890,6 +918,8 @@ comment on function private.opt_out_normalise(text) is
 
 create type private.opt_out_prepare as (guarded text, rules text, rule_ids integer []);
 
+-- The inbound text normalised with the guards blanked out, and the opt-out rules that apply at its
+-- length (rule_ids) as one regular expression.
 create function private.opt_out_prepare(p_body text) returns private.opt_out_prepare
 language sql
 stable
@@ -926,6 +956,7 @@ comment on function private.opt_out_prepare(text) is
   'The inbound text normalised with the guards blanked out, and the opt-out rules that apply at its length '
   '(rule_ids) as one regular expression.';
 
+-- True when an inbound text is an opt-out by the phrase set (private.opt_out_phrases).
 create function private.is_opt_out_text(p_body text) returns boolean
 language sql
 stable
@@ -938,6 +969,7 @@ comment on function private.is_opt_out_text(text) is
   'True when an inbound text is an opt-out by the phrase set (private.opt_out_phrases). The fast test: '
   'private.opt_out_match also names the rule.';
 
+-- The opt-out rule an inbound text matches (guards applied first), or no row.
 create function private.opt_out_match(p_body text) returns setof private.opt_out_phrases
 language plpgsql
 stable
@@ -1139,6 +1171,7 @@ end
 $$;
 comment on function private.ensure_conversation(public.leads) is 'The lead''s conversation, created on first use.';
 
+-- True when the number is on the client's suppression list.
 create function private.number_is_suppressed(p_client_id uuid, p_phone text) returns boolean
 language sql
 stable
@@ -1169,6 +1202,8 @@ comment on function private.lead_is_opted_out(uuid) is
 revoke all on function private.lead_is_opted_out(uuid) from public, anon, authenticated;
 grant execute on function private.lead_is_opted_out(uuid) to service_role;
 
+-- The one way to queue an outbound SMS: stores a pending message (conversation created if missing,
+-- opt-out line on the lead's first message) and enqueues sms.send.
 create function private.queue_sms(
   p_lead_id uuid,
   p_content text,
@@ -1252,6 +1287,9 @@ $$;
 comment on function private.skip_message(uuid, text) is
   'Cancels a pending message with the reason it was not sent; returns the skip action for the worker.';
 
+-- Called by the sms.send worker right before Twilio: re-checks opt-out, lead and campaign state,
+-- window, client/campaign rates and number pacing now; returns send (message marked sending),
+-- defer, skip or reconcile.
 create function private.prepare_send(p_message_id uuid, p_worker text, p_now timestamptz default now())
 returns jsonb
 language plpgsql
@@ -1536,6 +1574,8 @@ grant execute on function private.queue_sms(uuid, text, public.message_category,
 -- per-minute rate and each client at its rolling-hour budget. Messages and sms.send jobs are
 -- written in one statement; a unique index makes a second run in the same minute a no-op.
 
+-- Built-in reactivation templates for M1..M3 (short, personal); the opt-out line is added to the
+-- first message.
 create function private.default_sequence_template(p_step integer) returns text
 language sql
 immutable
@@ -1553,6 +1593,8 @@ $$;
 comment on function private.default_sequence_template(integer) is
   'Built-in reactivation templates for M1..M3 (short, personal); the opt-out line is added to the first message.';
 
+-- The template of a step: the campaign's, else the client's settings.templates.mN, else the
+-- built-in one.
 create function private.sequence_template(p_campaign public.campaigns, p_client_settings jsonb, p_step integer)
 returns text
 language sql
@@ -1569,6 +1611,8 @@ $$;
 comment on function private.sequence_template(public.campaigns, jsonb, integer) is
   'The template of a step: the campaign''s, else the client''s settings.templates.mN, else the built-in one.';
 
+-- Timezones present among a dataset's leads waiting for a sequence step ('' = lead has none:
+-- client's).
 create function private.sequence_timezones(p_dataset_id uuid) returns setof text
 language sql
 stable
@@ -1617,6 +1661,8 @@ create type private.sequence_pick as (
 );
 comment on type private.sequence_pick is 'One lead chosen by a tick for its next step (0 = M1, 1 = M2, 2 = M3).';
 
+-- The leads one tick queues: due, eligible, inside their local window, within campaign and client
+-- limits.
 create function private.pick_sequence_leads(p_now timestamptz, p_dataset_id uuid default null)
 returns setof private.sequence_pick
 language sql
@@ -1724,6 +1770,9 @@ $$;
 comment on function private.pick_sequence_leads(timestamptz, uuid) is
   'The leads one tick queues: due, eligible, inside their local window, within campaign and client limits.';
 
+-- pg_cron, every minute: queues the M1/M2/M3 messages now due (optionally for one dataset), within
+-- the schedule window in each lead's time, the campaign's per-minute rate and the client's hourly
+-- budget.
 create function private.run_sequencing_tick(p_now timestamptz default now(), p_dataset_id uuid default null)
 returns jsonb
 language plpgsql
@@ -1847,6 +1896,8 @@ $$;
 comment on function private.campaign_number_setting(jsonb, text, numeric, numeric, boolean) is
   'Reads a numeric campaign setting (null when absent); 400 naming the field when not a number (or integer) in range.';
 
+-- Checks the API contract's campaign settings body (400 naming the field) and flattens it to
+-- campaigns columns.
 create function private.validate_campaign_settings(p_settings jsonb) returns jsonb
 language plpgsql
 immutable
@@ -1960,6 +2011,8 @@ $$;
 comment on function private.walk_send_window(timestamptz, numeric, text, integer, integer, text []) is
   'The instant when p_hours of sending time, counted only inside the schedule window, have passed.';
 
+-- Leads waiting for each step, pending sends, effective hourly pace and the estimated completion of
+-- a campaign.
 create function private.campaign_progress(p_dataset_id uuid, p_now timestamptz default now()) returns jsonb
 language plpgsql
 stable
@@ -2059,6 +2112,8 @@ grant execute on function private.campaign_progress(uuid, timestamptz),
 -- hourly budget) every minute. messages_queued is what was queued now; estimated_completion
 -- walks the schedule window forward at the effective hourly rate.
 
+-- Trigger: activating a dataset stamps its campaign (started_at, default settings) and reschedules
+-- sends held by a pause; pausing stamps paused_at.
 create function private.campaign_status_changed() returns trigger
 language plpgsql
 security definer
@@ -2123,6 +2178,8 @@ $$;
 comment on function private.campaign_dataset_for_caller(uuid) is
   'The dataset, locked, when the caller may run its campaign: 404 when not visible, 403 when not admin/manager.';
 
+-- Body of public.start_campaign: validates, stores settings, activates, queues the first minute's
+-- batch.
 create function private.start_campaign(p_dataset_id uuid, p_settings jsonb default null)
 returns jsonb
 language plpgsql
@@ -2181,6 +2238,7 @@ $$;
 comment on function private.start_campaign(uuid, jsonb) is
   'Body of public.start_campaign: validates, stores settings, activates, queues the first minute''s batch.';
 
+-- Body of pause_campaign/resume_campaign.
 create function private.set_campaign_paused(p_dataset_id uuid, p_paused boolean)
 returns jsonb
 language plpgsql
@@ -2233,6 +2291,8 @@ comment on function public.start_campaign(uuid, jsonb) is
   'POST /api/campaigns/start (admin or manager): {"campaign": {dataset_id, status, total_leads, messages_queued, '
   'estimated_completion}}. total_leads = leads waiting for M1; the tick sends the rest at the campaign''s rate.';
 
+-- POST /api/campaigns/pause (admin or manager): nothing more of the sequence is sent, queued
+-- messages included.
 create function public.pause_campaign(dataset_id uuid) returns jsonb
 language sql
 security invoker
@@ -2243,6 +2303,7 @@ $$;
 comment on function public.pause_campaign(uuid) is
   'POST /api/campaigns/pause (admin or manager): nothing more of the sequence is sent, queued messages included.';
 
+-- POST /api/campaigns/resume (admin or manager): continues exactly where the pause stopped.
 create function public.resume_campaign(dataset_id uuid) returns jsonb
 language sql
 security invoker
@@ -2268,6 +2329,7 @@ grant execute on function private.start_campaign(uuid, jsonb), private.set_campa
 -- JSON object (the twilio-webhook edge function calls it after checking the signature) and
 -- handles both inbound SMS and delivery status callbacks, idempotently.
 
+-- Opts a lead's number out exactly like the STOP keyword (used for the AI's opt-out intent).
 create function private.opt_out_lead(p_lead_id uuid, p_reason text, p_source text default 'ai') returns integer
 language plpgsql
 security definer
@@ -2510,6 +2572,8 @@ comment on function private.ingest_inbound_sms(text, jsonb) is
   'set (private.opt_out_match) handled in every AI mode; otherwise the conversation and lead are updated, the '
   'sequence stopped and ai.reply enqueued (or staff notified and ai.classify_opt_out enqueued).';
 
+-- The twilio-webhook edge function's one call: inbound SMS (Body / SmsStatus=received) or a status
+-- callback (MessageStatus), as Twilio's form fields in a JSON object.
 create function private.ingest_twilio_webhook(p_params jsonb) returns jsonb
 language plpgsql
 security definer
@@ -2557,6 +2621,7 @@ create trigger messages_lock_twilio_sid before update of twilio_sid on public.me
   for each row when (new.twilio_sid is not null and old.twilio_sid is null)
   execute function private.lock_twilio_sid();
 
+-- pg_cron, daily: drops status events older than 7 days.
 create function private.prune_twilio_status_events() returns integer
 language sql
 security definer
@@ -2583,6 +2648,7 @@ grant execute on function private.opt_out_lead(uuid, text, text), private.ingest
 -- Manual messaging and the conversation view in the API contract's shapes:
 -- POST /api/messages/send -> public.send_message, GET /api/conversations/[id] -> public.get_conversation.
 
+-- Body of public.send_message: caller must see the lead and be a writer; goes through queue_sms.
 create function private.send_manual_message(p_lead_id uuid, p_content text, p_message_category text)
 returns jsonb
 language plpgsql
@@ -2622,6 +2688,7 @@ $$;
 comment on function private.send_manual_message(uuid, text, text) is
   'Body of public.send_message: caller must see the lead and be a writer; goes through queue_sms.';
 
+-- POST /api/messages/send: queues a human_manual SMS (status pending until the worker sends it).
 create function public.send_message(lead_id uuid, content text, message_category text default 'human_manual')
 returns jsonb
 language sql
@@ -2634,6 +2701,7 @@ comment on function public.send_message(uuid, text, text) is
   'POST /api/messages/send: queues a human_manual SMS (status pending until the worker sends it). '
   '403 for read-only members and for opted-out numbers; 404 for a lead the caller cannot see.';
 
+-- Body of public.get_conversation (security invoker).
 create function private.get_conversation(p_conversation_id uuid) returns jsonb
 language plpgsql
 stable
@@ -2675,6 +2743,9 @@ end
 $$;
 comment on function private.get_conversation(uuid) is 'Body of public.get_conversation (security invoker).';
 
+-- GET /api/conversations/[id]: {conversation, messages, lead} in the API contract's shape (messages
+-- oldest first, with status and created_at added; sent_at of an inbound message is when it was
+-- received).
 create function public.get_conversation(id uuid) returns jsonb
 language sql
 stable
@@ -2713,6 +2784,7 @@ grant execute on function private.send_manual_message(uuid, text, text), public.
 -- The minute's scan reads only messages mid-attempt (a handful, whatever the table's size).
 create index messages_sending_idx on public.messages (send_started_at) where status = 'sending' and twilio_sid is null;
 
+-- Idempotency key of a message's sms.send job (see queue_sms).
 create function private.send_job_key(p_message_id uuid) returns text
 language sql
 immutable
@@ -2722,6 +2794,8 @@ as $$
 $$;
 comment on function private.send_job_key(uuid) is 'Idempotency key of a message''s sms.send job (see queue_sms).';
 
+-- The attempt data (to, from, body, attempted_at, attempts) of a message still sending without a
+-- SID, else null.
 create function private.stranded_send(p_message_id uuid) returns jsonb
 language sql
 stable
@@ -2739,6 +2813,9 @@ $$;
 comment on function private.stranded_send(uuid) is
   'The attempt data (to, from, body, attempted_at, attempts) of a message still sending without a SID, else null.';
 
+-- Result of a Twilio lookup for attempt p_attempt of a message: with a SID, records it as sent
+-- (closing a dead send job as done); without, releases that attempt (message back to pending; a
+-- dead send job stays dead).
 create function private.reconcile_send(
   p_message_id uuid,
   p_attempt integer,
@@ -2800,6 +2877,8 @@ comment on function private.reconcile_send(uuid, integer, text, text, integer) i
   'send job as done); without, releases that attempt (message back to pending; a dead send job stays dead). '
   'Returns recorded, released, released_dead, moved_on or gone.';
 
+-- Enqueues the sms.reconcile job of a message's current attempt if it is sending without a SID
+-- (else null).
 create function private.enqueue_send_reconcile(p_message_id uuid) returns bigint
 language sql
 security definer
@@ -2816,6 +2895,8 @@ $$;
 comment on function private.enqueue_send_reconcile(uuid) is
   'Enqueues the sms.reconcile job of a message''s current attempt if it is sending without a SID (else null).';
 
+-- pg_cron: enqueues an sms.reconcile job for every stranded send (sending, no SID, no live send
+-- run).
 create function private.enqueue_stranded_reconciles() returns integer
 language sql
 security definer
@@ -2835,6 +2916,8 @@ $$;
 comment on function private.enqueue_stranded_reconciles() is
   'pg_cron: enqueues an sms.reconcile job for every stranded send (sending, no SID, no live send run).';
 
+-- Trigger: an sms.send job dead-lettered while its message is sending without a SID gets an
+-- sms.reconcile job.
 create function private.reconcile_dead_send() returns trigger
 language plpgsql
 security definer

@@ -118,6 +118,7 @@ grant all on public.prompts, public.prompt_edits to service_role;
 
 -- RPCs ------------------------------------------------------------------------------------
 
+-- The prompt type named by a route; 400 listing the types when unknown.
 create function private.parse_prompt_type(p_type text) returns public.prompt_type
 language plpgsql
 immutable
@@ -134,6 +135,7 @@ $$;
 comment on function private.parse_prompt_type(text) is
   'The prompt type named by a route; 400 listing the types when unknown.';
 
+-- Body of public.get_prompt (security invoker).
 create function private.get_prompt(p_type text) returns jsonb
 language plpgsql
 stable
@@ -178,6 +180,7 @@ end
 $$;
 comment on function private.get_prompt(text) is 'Body of public.get_prompt (security invoker).';
 
+-- GET sophie/prompts/[type]: the live prompt of a type, its lesson count and booking performance.
 create function public.get_prompt(type text) returns jsonb
 language sql
 stable
@@ -189,6 +192,7 @@ $$;
 comment on function public.get_prompt(text) is
   'GET sophie/prompts/[type]: the live prompt of a type, its lesson count and booking performance.';
 
+-- Body of public.update_prompt (security invoker).
 create function private.update_prompt(
   p_type text, p_system_prompt text, p_user_prompt_template text default null
 ) returns jsonb
@@ -228,6 +232,8 @@ end
 $$;
 comment on function private.update_prompt(text, text, text) is 'Body of public.update_prompt (security invoker).';
 
+-- PUT sophie/prompts/[type] (admin only): stores the edit unpublished; make_prompt_live publishes
+-- it.
 create function public.update_prompt(
   type text, system_prompt text, user_prompt_template text default null
 ) returns jsonb
@@ -240,6 +246,8 @@ $$;
 comment on function public.update_prompt(text, text, text) is
   'PUT sophie/prompts/[type] (admin only): stores the edit unpublished; make_prompt_live publishes it.';
 
+-- Publishes the caller's client's prompt of a type: pending edit (or current base) plus active
+-- lessons becomes a new active version; earlier versions stay as history.
 create function private.make_prompt_live(p_type text) returns jsonb
 language plpgsql
 security definer
@@ -307,6 +315,7 @@ comment on function private.make_prompt_live(text) is
   'Publishes the caller''s client''s prompt of a type: pending edit (or current base) plus active lessons '
   'becomes a new active version; earlier versions stay as history. Admin or can_push_to_live only.';
 
+-- POST sophie/prompts/[type]/make-live: see private.make_prompt_live.
 create function public.make_prompt_live(type text) returns jsonb
 language sql
 security invoker
@@ -330,6 +339,7 @@ to authenticated, service_role;
 -- Default prompts for a reactivation agent: version 1 of every prompt type, given to each
 -- client when it is created (trigger) and to the clients that exist already.
 
+-- Gives a client version 1 of every prompt type it does not have yet (idempotent).
 create function private.default_prompt(
   p_type public.prompt_type, out name text, out system_prompt text, out user_prompt_template text
 )
@@ -479,6 +489,7 @@ $fn$;
 comment on function private.default_prompt(public.prompt_type) is
   'The platform''s default prompt of a type, used for version 1 of every new client''s prompts.';
 
+-- Gives a client version 1 of every prompt type it does not have yet (idempotent).
 create function private.seed_default_prompts(p_client_id uuid) returns integer
 language sql
 security definer
@@ -502,6 +513,7 @@ $$;
 comment on function private.seed_default_prompts(uuid) is
   'Gives a client version 1 of every prompt type it does not have yet (idempotent).';
 
+-- Trigger: a new client gets version 1 of every default prompt.
 create function private.seed_client_prompts() returns trigger
 language plpgsql
 security definer
@@ -532,6 +544,8 @@ to service_role;
 -- sent `ai_max_consecutive_messages` (client setting, default 10) messages without a person
 -- stepping in.
 
+-- The AI mode that applies to a conversation now: off when the lead is in manual mode, else the
+-- first set of conversation, dataset and client settings ai_mode, else auto.
 create function private.effective_ai_mode(p_conversation_id uuid) returns public.ai_mode
 language sql
 stable
@@ -557,6 +571,8 @@ comment on function private.effective_ai_mode(uuid) is
   'The AI mode that applies to a conversation now: off when the lead is in manual mode, else the first '
   'set of conversation, dataset and client settings ai_mode, else auto. Null for an unknown conversation.';
 
+-- Client setting ai_max_consecutive_messages (default 10): AI messages allowed in a row before
+-- handover.
 create function private.ai_max_consecutive(p_client_id uuid) returns integer
 language sql
 stable
@@ -594,6 +610,7 @@ create trigger messages_reset_ai_streak after insert on public.messages
   when (new.direction = 'outbound' and new.sent_by is not null and new.conversation_id is not null)
   execute function private.reset_ai_streak_on_staff_message();
 
+-- Trigger: manual mode switched off resets the lead's consecutive-AI-message count.
 create function private.reset_ai_streak_on_manual_off() returns trigger
 language plpgsql
 security definer
@@ -611,6 +628,7 @@ create trigger leads_reset_ai_streak after update of manual_mode on public.leads
   for each row when (old.manual_mode and not new.manual_mode)
   execute function private.reset_ai_streak_on_manual_off();
 
+-- Hands a conversation to a person: status needs_human, lead manual mode on, staff notified.
 create function private.ai_handover(
   p_conversation_id uuid, p_reason text, p_detail text default null
 ) returns void
@@ -649,6 +667,7 @@ $$;
 comment on function private.ai_handover(uuid, text, text) is
   'Hands a conversation to a person: status needs_human, lead manual mode on, staff notified.';
 
+-- Flags a conversation needs_human and notifies staff (e.g. Claude unavailable after every retry).
 create function private.ai_flag_needs_human(
   p_conversation_id uuid, p_reason text, p_detail text default null
 ) returns void
@@ -694,6 +713,8 @@ to service_role;
 -- worker asks Claude one forced-tool question (is this a revocation?) and commits the answer
 -- here. A confident revocation is handled exactly like STOP, and staff are told.
 
+-- Tells staff a lead was opted out by the AI (reply decision or opt-out classification), like a
+-- STOP keyword.
 create function private.notify_ai_opt_out(p_lead_id uuid, p_message_id uuid, p_how text, p_reason text) returns void
 language plpgsql
 security definer
@@ -719,6 +740,8 @@ $$;
 comment on function private.notify_ai_opt_out(uuid, uuid, text, text) is
   'Tells staff a lead was opted out by the AI (reply decision or opt-out classification), like a STOP keyword.';
 
+-- Worker step 1 of ai.classify_opt_out: skip (lead already opted out, message gone) or the text to
+-- classify with the last few messages before it.
 create function private.ai_classify_begin(p_conversation_id uuid, p_inbound_message_id uuid) returns jsonb
 language plpgsql
 stable
@@ -760,6 +783,8 @@ comment on function private.ai_classify_begin(uuid, uuid) is
   'Worker step 1 of ai.classify_opt_out: skip (lead already opted out, message gone) or the text to classify '
   'with the last few messages before it.';
 
+-- Worker step 2 of ai.classify_opt_out: stores the classification on the inbound message; a
+-- revocation with confidence >= p_min_confidence opts the lead out like STOP and notifies staff.
 create function private.ai_classify_commit(
   p_conversation_id uuid, p_inbound_message_id uuid, p_result jsonb, p_min_confidence numeric default 0.8
 ) returns jsonb
@@ -821,6 +846,8 @@ create index messages_ai_prompt_idx on public.messages ((ai_metadata ->> 'prompt
 where ai_generated;
 create index messages_drafts_idx on public.messages (conversation_id) where status = 'draft';
 
+-- Everything the AI needs to answer a conversation: lead facts, last 40 messages, live reply prompt
+-- (with its lessons) and the master prompt, effective AI mode and safeguard counters.
 create function private.ai_context(p_conversation_id uuid) returns jsonb
 language sql
 stable
@@ -885,6 +912,9 @@ comment on function private.ai_context(uuid) is
   'Everything the AI needs to answer a conversation: lead facts, last 40 messages, live reply prompt '
   '(with its lessons) and the master prompt, effective AI mode and safeguard counters.';
 
+-- Why the AI must not answer this inbound message now (opted_out, archived, manual_mode, ai_off,
+-- needs_human, closed, superseded, already_answered, answered_by_staff, safeguard, not_found), or
+-- null.
 create function private.ai_reply_blocker(
   p_conversation_id uuid, p_inbound_message_id uuid, p_booking_id text default null
 ) returns text
@@ -948,6 +978,8 @@ comment on function private.ai_reply_blocker(uuid, uuid, text) is
   'Why the AI must not answer this inbound message now (opted_out, archived, manual_mode, ai_off, '
   'needs_human, closed, superseded, already_answered, answered_by_staff, safeguard, not_found), or null.';
 
+-- Hands a conversation to a person once the AI has sent its maximum of messages in a row (the
+-- safeguard).
 create function private.ai_safeguard_handover(p_conversation_id uuid) returns void
 language sql
 security definer
@@ -962,6 +994,7 @@ $$;
 comment on function private.ai_safeguard_handover(uuid) is
   'Hands a conversation to a person once the AI has sent its maximum of messages in a row (the safeguard).';
 
+-- Worker step 1 of ai.reply: skip (with the reason) or the context to generate from.
 create function private.ai_reply_begin(p_conversation_id uuid, p_inbound_message_id uuid) returns jsonb
 language plpgsql
 security definer
@@ -982,6 +1015,7 @@ $$;
 comment on function private.ai_reply_begin(uuid, uuid) is
   'Worker step 1 of ai.reply: skip (with the reason) or the context to generate from.';
 
+-- Updates lead contact_status/lead_sentiment (and conversation sentiment) from an AI decision.
 create function private.ai_apply_assessment(p_lead_id uuid, p_decision jsonb) returns void
 language plpgsql
 security definer
@@ -1021,6 +1055,7 @@ $$;
 comment on function private.ai_apply_assessment(uuid, jsonb) is
   'Updates lead contact_status/lead_sentiment (and conversation sentiment) from an AI decision.';
 
+-- Stores an AI draft (message status draft, visible in the conversation), replacing an older draft.
 create function private.ai_store_draft(p_conversation_id uuid, p_content text, p_ai jsonb) returns uuid
 language plpgsql
 security definer
@@ -1051,6 +1086,8 @@ $$;
 comment on function private.ai_store_draft(uuid, text, jsonb) is
   'Stores an AI draft (message status draft, visible in the conversation), replacing an older draft.';
 
+-- Queues an AI-written SMS through private.queue_sms (AI decision stored on the message) and counts
+-- the lessons it applied.
 create function private.ai_send_message(
   p_lead_id uuid, p_content text, p_ai jsonb,
   p_category public.message_category default 'ai_response', p_sent_by uuid default null
@@ -1079,6 +1116,8 @@ comment on function private.ai_send_message(uuid, text, jsonb, public.message_ca
   'lessons it applied. Category ai_response for autonomous replies; system for a booking confirmation '
   '(booking turns manual mode on, which holds back ai_response messages); human_manual once a person approved it.';
 
+-- Worker step 2 of ai.reply: re-checks under the lead lock, then sends (auto), drafts (suggest),
+-- opts out or hands over.
 create function private.ai_reply_commit(
   p_conversation_id uuid, p_inbound_message_id uuid, p_decision jsonb, p_ai jsonb
 ) returns jsonb
@@ -1195,6 +1234,7 @@ to service_role;
 -- AI drafts for staff: messages/ai-generate (a draft job the API waits for, cached per conversation
 -- state) and messages/ai-send (approve a draft, optionally edited, or send given content).
 
+-- The newest real (not draft, not canceled) message of a conversation: the state a draft answers.
 create function private.ai_latest_message_id(p_conversation_id uuid) returns uuid
 language sql
 stable
@@ -1209,6 +1249,8 @@ $$;
 comment on function private.ai_latest_message_id(uuid) is
   'The newest real (not draft, not canceled) message of a conversation: the state a draft answers.';
 
+-- A draft message as messages/ai-generate answers it: {message_id, content, confidence, reasoning,
+-- lessons_applied}.
 create function private.ai_draft_json(p_message public.messages) returns jsonb
 language sql
 stable
@@ -1225,6 +1267,8 @@ $$;
 comment on function private.ai_draft_json(public.messages) is
   'A draft message as messages/ai-generate answers it: {message_id, content, confidence, reasoning, lessons_applied}.';
 
+-- The conversation of a lead as the caller may see it (as RLS decides); 404 when not visible, 403
+-- for read-only members.
 create function private.caller_conversation(p_lead_id uuid, p_conversation_id uuid) returns public.conversations
 language plpgsql
 stable
@@ -1252,6 +1296,8 @@ $$;
 comment on function private.caller_conversation(uuid, uuid) is
   'The conversation of a lead as the caller may see it (as RLS decides); 404 when not visible, 403 for read-only members.';
 
+-- messages/ai-generate: returns the cached draft for the conversation's current state, or enqueues
+-- an ai.draft job (shared by concurrent callers) and returns its id for the caller to wait on.
 create function private.request_ai_draft(
   p_lead_id uuid, p_conversation_id uuid, p_force boolean default false
 ) returns jsonb
@@ -1304,6 +1350,7 @@ comment on function private.request_ai_draft(uuid, uuid, boolean) is
   'messages/ai-generate: returns the cached draft for the conversation''s current state, or enqueues an '
   'ai.draft job (shared by concurrent callers) and returns its id for the caller to wait on.';
 
+-- Status and result of one of the caller's client's ai.draft jobs (what ai-generate waits for).
 create function private.ai_draft_job(p_job_id bigint) returns jsonb
 language sql
 stable
@@ -1318,6 +1365,8 @@ $$;
 comment on function private.ai_draft_job(bigint) is
   'Status and result of one of the caller''s client''s ai.draft jobs (what ai-generate waits for).';
 
+-- Worker step 1 of ai.draft: the context (drafts are allowed in every AI mode, not for opted-out
+-- leads).
 create function private.ai_draft_begin(p_conversation_id uuid) returns jsonb
 language plpgsql
 security definer
@@ -1345,6 +1394,7 @@ $$;
 comment on function private.ai_draft_begin(uuid) is
   'Worker step 1 of ai.draft: the context (drafts are allowed in every AI mode, not for opted-out leads).';
 
+-- Worker step 2 of ai.draft: stores the draft and returns the generated_message the API hands back.
 create function private.ai_draft_commit(p_conversation_id uuid, p_content text, p_ai jsonb) returns jsonb
 language plpgsql
 security definer
@@ -1368,6 +1418,9 @@ $$;
 comment on function private.ai_draft_commit(uuid, text, jsonb) is
   'Worker step 2 of ai.draft: stores the draft and returns the generated_message the API hands back.';
 
+-- messages/ai-send: approves a draft (optionally with edited content) or sends given content
+-- through the send path; the draft disappears from the conversation and the queued message takes
+-- its place.
 create function private.ai_send(p_lead_id uuid, p_message_id uuid, p_content text) returns jsonb
 language plpgsql
 security definer
@@ -1445,6 +1498,7 @@ comment on function private.ai_send(uuid, uuid, text) is
   'messages/ai-send: approves a draft (optionally with edited content) or sends given content through '
   'the send path; the draft disappears from the conversation and the queued message takes its place.';
 
+-- POST messages/ai-send: see private.ai_send.
 create function public.ai_send(lead_id uuid, message_id uuid default null, content text default null)
 returns jsonb
 language sql

@@ -162,6 +162,7 @@ create trigger lessons_touch before update on public.lessons
 create trigger lessons_client_fixed before update of client_id on public.lessons
   for each row execute function private.forbid_client_change();
 
+-- Trigger: keeps archived_at in step with status.
 create function private.stamp_lesson_archive() returns trigger
 language plpgsql
 set search_path = ''

@@ -107,6 +107,8 @@ revoke all on private.calcom_webhook_events from public, anon, authenticated;
 
 -- Per-client Cal.com settings (their shape is a check constraint of public.clients) ----------
 
+-- A client's Cal.com settings: event_type_id (the event type leads are booked into), calendar_name,
+-- booking_page_url.
 create function private.calcom_settings(p_client_id uuid) returns jsonb
 language sql
 stable
@@ -126,6 +128,8 @@ grant execute on function private.calcom_settings(uuid) to service_role;
 -- cancelled one. Both are idempotent on the Cal.com booking uid, so the API, the AI worker and
 -- the webhook may all report the same booking and the lead changes once, staff notified once.
 
+-- Tells the client's staff about a booking change through private.notify_staff; returns rows
+-- created.
 create function private.notify_booking_staff(
   p_lead public.leads, p_title text, p_message text, p_priority text, p_data jsonb
 ) returns integer
@@ -150,6 +154,7 @@ $$;
 comment on function private.notify_booking_staff(public.leads, text, text, text, jsonb) is
   'Tells the client''s staff about a booking change through private.notify_staff; returns rows created.';
 
+-- A booking time as staff read it, in the client's time zone.
 create function private.booking_when(p_client_id uuid, p_time timestamptz) returns text
 language sql
 stable
@@ -161,6 +166,7 @@ as $$
 $$;
 comment on function private.booking_when(uuid, timestamptz) is 'A booking time as staff read it, in the client''s time zone.';
 
+-- A lead's name for staff messages: first and last name, or the phone number.
 create function private.lead_display_name(p_lead public.leads) returns text
 language sql
 immutable
@@ -171,6 +177,7 @@ $$;
 comment on function private.lead_display_name(public.leads) is
   'A lead''s name for staff messages: first and last name, or the phone number.';
 
+-- Marks a lead's booking as replaced by p_new (an accepted one becomes rescheduled).
 create function private.supersede_booking(
   p_lead public.leads, p_old_uid text, p_new public.bookings, p_details jsonb
 ) returns public.bookings
@@ -208,6 +215,8 @@ comment on function private.supersede_booking(public.leads, text, public.booking
   '(the reschedule overtook its creation) is stored as a rescheduled placeholder (details.placeholder) whose '
   'late BOOKING_CREATED only fills in its times. Returns the old booking, or null when it was a placeholder.';
 
+-- Records a Cal.com booking for a lead: call_booked, call_booked_time, cal_booking_id, status
+-- CALL_BOOKED, manual mode on, staff notified.
 create function private.record_booking(
   p_lead_id uuid,
   p_booking_uid text,
@@ -406,6 +415,7 @@ comment on function private.record_booking(uuid, text, timestamptz, timestamptz,
   'opted-out lead (private.lead_is_opted_out). '
   'p_details: {cal_booking_id, event_type_id, attendee, reschedule_start_time, reschedule_end_time, ...}.';
 
+-- Records that a Cal.com booking was cancelled.
 create function private.record_booking_cancellation(
   p_booking_uid text,
   p_reason text default null,
@@ -516,6 +526,9 @@ grant execute on function
 -- Cal.com webhooks: the calcom-webhook edge function checks X-Cal-Signature-256 and hands the
 -- parsed body to this one function. Each (booking uid, trigger event) is handled once.
 
+-- Handles one verified Cal.com webhook body ({triggerEvent, payload}): BOOKING_CREATED and
+-- BOOKING_RESCHEDULED record the booking on the lead (metadata.lead_id, or the booking it
+-- replaces), BOOKING_CANCELLED undoes it.
 create function private.ingest_calcom_webhook(p_event jsonb) returns jsonb
 language plpgsql
 security definer
