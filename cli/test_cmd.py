@@ -18,7 +18,7 @@ from dbr.settings import ROOT, Settings, get_settings
 
 console = Console(stderr=True)
 PGTAP_SETUP = ROOT / "supabase" / "tests" / "setup" / "helpers.sql"
-FUZZ_TESTS = "tests/test_api_fuzz.py"
+FUZZ_TESTS = "tests/api/test_fuzz.py"
 
 
 def _types_gate(settings: Settings) -> tuple[str, bool, float]:

@@ -1,5 +1,10 @@
 """Shared fixtures: a throw-away database per test session (copied from a template built
-from every migration), privileged and per-user connections, and the API over HTTP."""
+from every migration), privileged and per-user connections, and the API over HTTP.
+
+Tests live by domain in tests/<domain>/, each with its conftest.py for what only that domain
+needs. Fixtures several domains use (the stand-ins, the edge functions server, worker
+processes, `ai_settings`) are in tests/support/fixtures.py, registered here for every test;
+helpers to import are in tests/support/."""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from psycopg.rows import dict_row
 from dbr.auth import mint_token
 from dbr.dev import stack, testdb
 from dbr.settings import Settings, get_settings
+
+pytest_plugins = ("tests.support.fixtures",)
 
 
 @pytest.fixture(scope="session")

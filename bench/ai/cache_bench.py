@@ -322,12 +322,12 @@ def simulate(
 ) -> dict[str, Totals]:
     rng = random.Random(seed)
     clock = [0.0]
-    fakes = {mode: AnthropicStandin(clock=lambda: clock[0]).start() for mode in modes}
+    standins = {mode: AnthropicStandin(clock=lambda: clock[0]).start() for mode in modes}
     clients = {
-        mode: anthropic.Anthropic(api_key="bench", base_url=fake.base_url, max_retries=0)
-        for mode, fake in fakes.items()
+        mode: anthropic.Anthropic(api_key="bench", base_url=standin.base_url, max_retries=0)
+        for mode, standin in standins.items()
     }
-    totals = {mode: Totals() for mode in fakes}
+    totals = {mode: Totals() for mode in standins}
     contexts = [_lead_context(base, k, rng) for k in range(conversations)]
     scripts = [_script(rng, turns) for _ in range(conversations)]
     # Every conversation's turns on one timeline: a reply 1-30 minutes after our last message.
@@ -378,8 +378,8 @@ def simulate(
                 }
             )
     finally:
-        for fake in fakes.values():
-            fake.stop()
+        for standin in standins.values():
+            standin.stop()
     return totals
 
 

@@ -1,5 +1,5 @@
-"""Chaos bench: the suite's SIGKILL test (`tests/test_chaos_sends.py`) with more seeds, trials
-and leads, printing one line of figures per seed and a total.
+"""Chaos bench: the suite's SIGKILL test (`tests/outreach/test_chaos_sends.py`) with more seeds,
+trials and leads, printing one line of figures per seed and a total.
 
     .venv/bin/python -m bench.outreach.chaos_bench [--seeds 1-10] [--trials 20] [--leads 300]
         [--lease 3] [--latency 0.5] [--batch 10] [--concurrency 2] [--kill-within 5]
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "CHAOS_KINDS": args.kinds,
     }
     cmd = [str(ROOT / "bin" / "dbr"), "test", "--only", "pytest", "--"]
-    cmd += ["tests/test_chaos_sends.py", "-q", "-s", "-p", "no:randomly"]
+    cmd += ["tests/outreach/test_chaos_sends.py", "-q", "-s", "-p", "no:randomly"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     runs = [
         json.loads(line.split("CHAOS ", 1)[1])

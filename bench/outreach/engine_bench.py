@@ -269,7 +269,7 @@ class Bench:
         self.reset_stats()
         n = len(leads)
         cpu0 = sum(cpu_seconds(w.pid) for w in workers)
-        fake0 = cpu_seconds(self.twilio_pid)
+        standin0 = cpu_seconds(self.twilio_pid)
         t0 = time.perf_counter()
         self.conn.execute(
             "update private.jobs set run_at = now() where kind = 'sms.send' and status = 'queued'"
@@ -288,7 +288,7 @@ class Bench:
         )
         elapsed = time.perf_counter() - t0
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu0
-        fake_cpu = cpu_seconds(self.twilio_pid) - fake0
+        standin_cpu = cpu_seconds(self.twilio_pid) - standin0
         for w in workers:
             w.send_signal(signal.SIGTERM)
         for w in workers:
@@ -301,7 +301,7 @@ class Bench:
             "db_ms_server": sum(t for _, t in server.values()) / n,
             "by_function": {k: round(t / n, 3) for k, (_, t) in server.items()},
             "worker_cpu_ms": worker_cpu * 1000 / n,
-            "twilio_cpu_ms": fake_cpu * 1000 / n,
+            "twilio_cpu_ms": standin_cpu * 1000 / n,
         }
 
     @staticmethod

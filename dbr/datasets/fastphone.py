@@ -12,7 +12,7 @@ Any other input, and every number the fast path would call invalid, goes to the 
 `dbr.phones.normalise`, so errors carry its reasons. The fast path only ever answers "valid,
 this E.164, this number type" (the type as `phonenumbers.number_type` reports it: the import
 refuses numbers that cannot receive SMS, see `dbr.phones.sms_refusal`);
-`tests/test_import_normalise.py` checks it against phonenumbers on generated shapes
+`tests/imports/test_normalise.py` checks it against phonenumbers on generated shapes
 (`test_fast_phone_path_agrees_with_phonenumbers`, `..._gives_phonenumbers_number_type`), and
 the import benchmark (`bench/import/run.py`) re-checks a sample of its own file.
 """

@@ -31,7 +31,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from dbr.settings import ROOT
-from tests.outreach_fixtures import free_port, wait_for
+from tests.support import free_port, wait_for
 
 # A stack start, five minutes of wall clock for pg_cron's ticks, and the stop: more than the
 # suite's default per-test timeout.

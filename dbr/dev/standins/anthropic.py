@@ -596,7 +596,7 @@ class AnthropicStandin(LoopbackServer):
 
     # ------------------------------------------------------------------ lifecycle
 
-    thread_name = "fake-anthropic"
+    thread_name = "anthropic-standin"
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _Handler
@@ -882,12 +882,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    fake = AnthropicStandin(host=args.host, port=args.port).start()
-    log.info("Anthropic stand-in listening on %s", fake.base_url)
+    standin = AnthropicStandin(host=args.host, port=args.port).start()
+    log.info("Anthropic stand-in listening on %s", standin.base_url)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        fake.stop()
+        standin.stop()
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ class CalcomStandin(LoopbackServer):
 
     # ------------------------------------------------------------------ lifecycle
 
-    thread_name = "fake-calcom"
+    thread_name = "calcom-standin"
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _Handler
@@ -759,17 +759,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    fake = CalcomStandin(
+    standin = CalcomStandin(
         host=args.host,
         port=args.port,
         webhook_url=args.webhook_url or None,
         webhook_secret=args.webhook_secret,
     ).start()
-    log.info("Cal.com stand-in on %s (webhooks to %s)", fake.base_url, args.webhook_url or "-")
+    log.info("Cal.com stand-in on %s (webhooks to %s)", standin.base_url, args.webhook_url or "-")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        fake.stop()
+        standin.stop()
 
 
 if __name__ == "__main__":

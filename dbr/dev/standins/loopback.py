@@ -11,7 +11,7 @@ from typing import Self
 class LoopbackServer:
     """Start/stop/context-manager/port for a stand-in; subclasses name their handler class."""
 
-    thread_name = "fake"
+    thread_name = "standin"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host

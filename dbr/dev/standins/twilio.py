@@ -29,7 +29,7 @@ Control endpoints (JSON) for tests and people:
   GET    /_standin/callbacks         deliveries made (url, params, response status)
 
 Run: `python -m dbr.dev.standins.twilio --port 54340 --inbound-url URL`, or in-process:
-`with serve_in_thread(TwilioStandin()) as fake: fake.base_url`.
+`with serve_in_thread(TwilioStandin()) as standin: standin.base_url`.
 """
 
 from __future__ import annotations
@@ -578,7 +578,7 @@ def _date_matches(sent: datetime | None, op: str, bound: datetime | date) -> boo
 
 @dataclass
 class Running:
-    fake: TwilioStandin
+    standin: TwilioStandin
     port: int
     loop: asyncio.AbstractEventLoop
 
@@ -592,15 +592,15 @@ class Running:
 
 
 @contextlib.contextmanager
-def serve_in_thread(fake: TwilioStandin | None = None, port: int = 0) -> Iterator[Running]:
+def serve_in_thread(standin: TwilioStandin | None = None, port: int = 0) -> Iterator[Running]:
     """Serve the stand-in on 127.0.0.1 (ephemeral port by default) in a background thread."""
-    fake = fake or TwilioStandin()
+    standin = standin or TwilioStandin()
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(fake.app(), access_log=None)
+        runner = web.AppRunner(standin.app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
@@ -626,7 +626,7 @@ def serve_in_thread(fake: TwilioStandin | None = None, port: int = 0) -> Iterato
     if "error" in holder:
         raise holder["error"]
     try:
-        yield Running(fake, holder["port"], loop)
+        yield Running(standin, holder["port"], loop)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
@@ -641,14 +641,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-token", default=LOCAL_AUTH_TOKEN)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    fake = TwilioStandin(
+    standin = TwilioStandin(
         account_sid=args.account_sid,
         auth_token=args.auth_token,
         inbound_url=args.inbound_url,
         callbacks=not args.no_callbacks,
     )
     log.info("Twilio stand-in on http://127.0.0.1:%s (account %s)", args.port, args.account_sid)
-    web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    web.run_app(standin.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 // with names sorted (and a repeated name's values sorted too), HMAC-SHA1 the result with the
 // account's auth token and base64 it. Twilio's own validators also accept the URL with or
 // without an explicit default port, so this does too. Cross-checked against the Python
-// SDK's RequestValidator by the pytest suite (tests/test_webhook_function.py).
+// SDK's RequestValidator by the pytest suite (tests/outreach/test_twilio_webhook_function.py).
 
 export const SIGNATURE_HEADER = "X-Twilio-Signature";
 
