@@ -39,7 +39,13 @@ def path(request) -> dict:
 
 
 @pytest.fixture
-def sms_settings(settings, twilio):
+def sms_settings(settings, twilio, db):
+    # The pool claims every queued sms.send job: replies other modules queued and never sent
+    # (the AI tests run only ai.* jobs) would reach this test's stand-in too.
+    db.execute(
+        "update private.jobs set status = 'canceled', finished_at = now()"
+        " where status in ('queued', 'running') and kind = 'sms.send'"
+    )
     return settings.model_copy(
         update={"twilio_base_url": twilio.base_url, "public_webhook_base_url": NOWHERE}
     )

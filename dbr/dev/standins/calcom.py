@@ -38,12 +38,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from dbr.dev.standins.loopback import LoopbackServer
+from dbr.dev.standins.http import Reply, Request, StandinServer
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
     SLOTS_API_VERSION,
@@ -148,7 +146,7 @@ def sign(body: bytes, secret: str | None) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class CalcomStandin(LoopbackServer):
+class CalcomStandin(StandinServer):
     """The stand-in server. Thread-safe; use as a context manager or start()/stop()."""
 
     def __init__(
@@ -178,8 +176,33 @@ class CalcomStandin(LoopbackServer):
 
     thread_name = "calcom-standin"
 
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
+    def respond(self, request: Request) -> Reply:
+        """One HTTP request: the API (JSON), or a booking's public page (HTML)."""
+        try:
+            body = request.json()
+        except ValueError:
+            return Reply(400, _error_body(request.path, "BadRequestException", "invalid JSON body"))
+        if request.method == "GET" and request.path.startswith("/booking/"):
+            return self._booking_page(request.path.rsplit("/", 1)[-1])
+        try:
+            status, out = self.handle(
+                request.method, request.path, request.query, request.headers, body
+            )
+        except CalcomApiError as exc:
+            status, out = exc.status, _error_body(request.path, exc.code, exc.message, exc.details)
+        return Reply(status, out)
+
+    def _booking_page(self, uid: str) -> Reply:
+        booking = self.bookings.get(uid)
+        if booking is None:
+            return Reply(
+                404, _error_body(f"/booking/{uid}", "NotFoundException", "booking not found")
+            )
+        html = (
+            f"<!doctype html><title>{booking['title']}</title><h1>{booking['title']}</h1>"
+            f"<p>{booking['start']} - {booking['end']} ({booking['status']})</p>"
+        )
+        return Reply(200, html, content_type="text/html; charset=utf-8")
 
     @property
     def base_url(self) -> str:
@@ -669,70 +692,6 @@ def _default_code(status: int) -> str:
     }.get(status, "InternalServerErrorException")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: CalcomStandin
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _serve(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            self._send(400, _error_body(parts.path, "BadRequestException", "invalid JSON body"))
-            return
-        if method == "GET" and parts.path.startswith("/booking/"):
-            self._booking_page(parts.path.rsplit("/", 1)[-1])
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out = self.owner.handle(
-                method, parts.path, parse_qs(parts.query), headers, body
-            )
-        except CalcomApiError as exc:
-            status, out = exc.status, _error_body(parts.path, exc.code, exc.message, exc.details)
-        self._send(status, out)
-
-    def _booking_page(self, uid: str) -> None:
-        booking = self.owner.bookings.get(uid)
-        if booking is None:
-            self._send(404, _error_body(self.path, "NotFoundException", "booking not found"))
-            return
-        html = (
-            f"<!doctype html><title>{booking['title']}</title><h1>{booking['title']}</h1>"
-            f"<p>{booking['start']} - {booking['end']} ({booking['status']})</p>"
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(html)))
-        self.end_headers()
-        self.wfile.write(html)
-
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-
 def _error_body(path: str, code: str, message: str, details: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
@@ -764,12 +723,11 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         webhook_url=args.webhook_url or None,
         webhook_secret=args.webhook_secret,
-    ).start()
-    log.info("Cal.com stand-in on %s (webhooks to %s)", standin.base_url, args.webhook_url or "-")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        standin.stop()
+    )
+    log.info(
+        "Cal.com stand-in on %s:%s (webhooks to %s)", args.host, args.port, args.webhook_url or "-"
+    )
+    standin.serve_forever()
 
 
 if __name__ == "__main__":

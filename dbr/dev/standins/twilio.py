@@ -42,7 +42,6 @@ import itertools
 import logging
 import re
 import secrets
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -54,6 +53,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from dbr.dev.standins.http import StandinServer
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 
 log = logging.getLogger("dbr.dev.standins.twilio")
@@ -576,60 +576,29 @@ def _date_matches(sent: datetime | None, op: str, bound: datetime | date) -> boo
 # ---------------------------------------------------------------------- running it
 
 
-@dataclass
-class Running:
-    standin: TwilioStandin
-    port: int
-    loop: asyncio.AbstractEventLoop
+class Running(StandinServer):
+    """The Twilio stand-in served on 127.0.0.1 (the shared stand-in HTTP server); `call` runs
+    a coroutine such as `deliver_inbound` on its loop from another thread."""
+
+    thread_name = "twilio-standin"
+
+    def __init__(self, standin: TwilioStandin, *, port: int = 0) -> None:
+        super().__init__(port=port)
+        self.standin = standin
+
+    def app(self) -> web.Application:
+        return self.standin.app()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def call(self, coro: Any, timeout: float = 30.0) -> Any:
-        """Run a coroutine on the stand-in's loop (e.g. deliver_inbound) from another thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        return self.origin
 
 
 @contextlib.contextmanager
 def serve_in_thread(standin: TwilioStandin | None = None, port: int = 0) -> Iterator[Running]:
     """Serve the stand-in on 127.0.0.1 (ephemeral port by default) in a background thread."""
-    standin = standin or TwilioStandin()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(standin.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)
-        await site.start()
-        holder["runner"] = runner
-        holder["port"] = runner.addresses[0][1]
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(start())
-        except BaseException as exc:  # surface bind errors to the caller
-            holder["error"] = exc
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(holder["runner"].cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, name="twilio-stand-in", daemon=True)
-    thread.start()
-    started.wait(10)
-    if "error" in holder:
-        raise holder["error"]
-    try:
-        yield Running(standin, holder["port"], loop)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with Running(standin or TwilioStandin(), port=port) as running:
+        yield running
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -648,7 +617,7 @@ def main(argv: list[str] | None = None) -> None:
         callbacks=not args.no_callbacks,
     )
     log.info("Twilio stand-in on http://127.0.0.1:%s (account %s)", args.port, args.account_sid)
-    web.run_app(standin.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    Running(standin, port=args.port).serve_forever()
 
 
 if __name__ == "__main__":
