@@ -4,7 +4,6 @@ a correctly signed inbound SMS webhook posted to the local twilio-webhook functi
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 import uuid
@@ -35,17 +34,18 @@ def workers_command(
     grace: float = typer.Option(20.0, help="Seconds running jobs get to finish on Ctrl-C."),
 ) -> None:
     """Run the job worker pool in the foreground (Ctrl-C stops it gracefully)."""
-    from workers.__main__ import parse_args, serve
+    from workers import configure_logging, serve
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging()
+    asyncio.run(
+        serve(
+            get_settings(),
+            concurrency=concurrency or None,
+            kinds=kinds.split(","),
+            batch_size=batch,
+            grace_seconds=grace,
+        )
     )
-    logging.getLogger("twilio").setLevel(logging.WARNING)
-    args = parse_args(
-        ["--batch", str(batch), "--kinds", kinds, "--grace", str(grace)]
-        + (["--concurrency", str(concurrency)] if concurrency else [])
-    )
-    asyncio.run(serve(args))
 
 
 _LEAD_SQL = """

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 
 from dbr.settings import get_settings
+from workers import configure_logging, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,30 +23,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
-    from workers import handlers
-    from workers.runtime import WorkerPool
-
-    kinds = [k for k in args.kinds.split(",") if k] or None
-    handlers.load(kinds)  # only the modules serving these kinds (every one without --kinds)
-    pool = WorkerPool(
-        get_settings(),
-        kinds=kinds,
-        concurrency=args.concurrency,
-        batch_size=args.batch,
-        grace_seconds=args.grace,
-    )
-    pool.install_signal_handlers()
-    await pool.run()
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging(args.log_level)
+    asyncio.run(
+        serve(
+            get_settings(),
+            concurrency=args.concurrency,
+            kinds=args.kinds.split(","),
+            batch_size=args.batch,
+            grace_seconds=args.grace,
+        )
     )
-    logging.getLogger("twilio").setLevel(logging.WARNING)
-    asyncio.run(serve(args))
 
 
 if __name__ == "__main__":
