@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dbr.errors import DbrError, code_for
-from dbr.postgrest import seed_error, translate
+from dbr.postgrest import contract_error, translate
 
 log = logging.getLogger("dbr.api")
 
@@ -67,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if err.status >= 500:
             log.exception("database error on %s %s", request.method, request.url.path)
             return error_response(err.status, "Something went wrong on our side.")
-        body = seed_error(err)["error"]
+        body = contract_error(err)["error"]
         return error_response(
             err.status,
             body["message"] or "The request was refused.",

@@ -6,9 +6,11 @@ An error carries what the API contract's error body needs, `{"error": {"code", "
 "details"}}`, plus the HTTP `status` (and `headers`, e.g. Retry-After). `code` defaults from
 the status (`CODES`: 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND,
 409 CONFLICT, 429 RATE_LIMITED, ...). Domain errors subclass it and set `status` (and `code`)
-as class attributes: `dbr.datasets.errors.DatasetError`, `dbr.bookings.service.BookingError`,
-`dbr.rpc.RpcError`. FastAPI answers every one of them in one handler (`api.errors`); the CLI
-prints `message` and `details`.
+as class attributes: `dbr.datasets.errors.DatasetError`, `dbr.bookings.errors.BookingError`,
+`dbr.rpc.RpcError`. The refusals every domain has are here once (`NotFound`, `Forbidden`,
+`Conflict`); a domain's own refusal subclasses one of them and its domain root, e.g.
+`class LeadNotFound(NotFound, BookingError)`. FastAPI answers every one of them in one
+handler (`api.errors`); the CLI prints `message` and `details`.
 
 A database error is not raised as a `DbrError`: `dbr.postgrest` turns it into PostgREST's
 status and body (the one SQLSTATE -> status table), and `api.errors` answers that.
@@ -65,3 +67,21 @@ class DbrError(Exception):
         self.code = code or self.code or code_for(self.status)
         self.details = details
         self.headers = headers
+
+
+class NotFound(DbrError):
+    """The thing does not exist, or the caller cannot see it (the two are not told apart)."""
+
+    status = 404
+
+
+class Forbidden(DbrError):
+    """The caller may see the thing but not do this with it."""
+
+    status = 403
+
+
+class Conflict(DbrError):
+    """The request contradicts the current state (e.g. booking a lead who opted out)."""
+
+    status = 409

@@ -11,7 +11,7 @@ JSON body by fixed rules (docs.postgrest.org, references/errors, "HTTP Status Co
   or 401 for an anonymous request, ``23505``/``23503`` 409, everything unlisted 400 ...)
   and the body is ``{"code": SQLSTATE, "message", "details", "hint"}``.
 
-`translate` implements those rules for a psycopg error; `seed_error` re-states the result in
+`translate` implements those rules for a psycopg error; `contract_error` re-states the result in
 the API contract's vocabulary (``{"error": {code, message, details}}`` with VALIDATION_ERROR,
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED ...) for FastAPI and the CLI.
 """
@@ -64,7 +64,7 @@ _CLASS: dict[str, int] = {
 
 
 # A code in the contract's style (NOT_FOUND, RATE_LIMITED), as opposed to a SQLSTATE or PGRSTnnn.
-_SEED_WORD = re.compile(r"[A-Z]{2,}(?:_[A-Z]+)*")
+_CONTRACT_WORD = re.compile(r"[A-Z]{2,}(?:_[A-Z]+)*")
 
 
 @dataclass(frozen=True)
@@ -142,18 +142,18 @@ def translate(exc: psycopg.Error, *, authed: bool = True) -> PostgrestError:
     )
 
 
-def seed_code(err: PostgrestError) -> str:
+def contract_code(err: PostgrestError) -> str:
     """The API contract's error code: the custom error's own code when it is one of the
     contract's words, otherwise the contract's code for the status."""
-    if _SEED_WORD.fullmatch(err.code):
+    if _CONTRACT_WORD.fullmatch(err.code):
         return err.code
     return code_for(err.status)
 
 
-def seed_error(err: PostgrestError) -> dict[str, Any]:
+def contract_error(err: PostgrestError) -> dict[str, Any]:
     """The API contract's `{"error": {code, message, details}}` for the same failure."""
     details = err.body.get("details")
     hint = err.body.get("hint")
     if hint:
         details = {"hint": hint} if details is None else {"details": details, "hint": hint}
-    return {"error": {"code": seed_code(err), "message": err.message, "details": details}}
+    return {"error": {"code": contract_code(err), "message": err.message, "details": details}}

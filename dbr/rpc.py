@@ -28,7 +28,7 @@ from psycopg import sql
 from dbr.auth import Caller
 from dbr.db import as_caller_sync
 from dbr.errors import DbrError
-from dbr.postgrest import PostgrestError, seed_error, translate
+from dbr.postgrest import PostgrestError, contract_error, translate
 
 SCHEMA = "public"  # PostgREST's db-schemas on Supabase
 
@@ -39,7 +39,7 @@ class RpcError(DbrError):
     words."""
 
     def __init__(self, error: PostgrestError) -> None:
-        body = seed_error(error)["error"]
+        body = contract_error(error)["error"]
         super().__init__(
             body["message"],
             status=error.status,

@@ -209,4 +209,4 @@ async def create_booking(
         )
     except CalcomError as exc:
         raise calcom_failure(exc) from exc
-    return {"booking": booking.to_seed()}
+    return {"booking": booking.to_contract()}

@@ -21,8 +21,8 @@ from dbr.ai import optout
 from dbr.ai.claude import Generation, generate
 from dbr.ai.context import ReplyContext
 from dbr.ai.prompting import OfferedSlot, build_request, offered_slots
+from dbr.bookings.errors import BookingError
 from dbr.bookings.service import (
-    BookingError,
     book_for_lead,
     booking_fallback_message,
     upcoming_slots,

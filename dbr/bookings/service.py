@@ -25,8 +25,14 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from dbr.auth import Caller
+from dbr.bookings.errors import (
+    BookingForbidden,
+    InvalidBookingTime,
+    LeadNotFound,
+    LeadOptedOut,
+)
 from dbr.db import as_caller, as_service
-from dbr.errors import DbrError
+from dbr.postgrest import contract_error, translate
 from dbr.providers.calcom import (
     Attendee,
     CalcomBooking,
@@ -46,42 +52,6 @@ PLACEHOLDER_EMAIL_DOMAIN = "sms-lead.invalid"
 MAX_DAYS_AHEAD = 365
 
 
-class BookingError(DbrError):
-    """A booking request that cannot be served (not a Cal.com failure)."""
-
-    status = 400
-
-
-class LeadNotFound(BookingError):
-    """The lead does not exist or the acting user cannot see it."""
-
-    status = 404
-
-
-class BookingForbidden(BookingError):
-    """The acting user may see the lead but not change it (read_only)."""
-
-    status = 403
-
-
-class InvalidBookingTime(BookingError):
-    """The start time is naive or in the past."""
-
-    status = 400
-
-
-class LeadOptedOut(BookingError):
-    """The lead texted STOP or its number is on the suppression list: no call is booked."""
-
-    status = 409
-
-    def __init__(self, lead_id: uuid.UUID) -> None:
-        super().__init__(
-            "This lead has opted out; no call can be booked for them.",
-            details={"lead_id": str(lead_id), "reason": "opted_out"},
-        )
-
-
 async def _opted_out(pool: AsyncConnectionPool, lead_id: uuid.UUID) -> bool:
     async with as_service(pool) as conn:
         row = await (
@@ -91,14 +61,10 @@ async def _opted_out(pool: AsyncConnectionPool, lead_id: uuid.UUID) -> bool:
 
 
 def _refused_as_opted_out(exc: psycopg.Error) -> bool:
-    """record_booking's 409 for an opted-out lead (private.raise_error, SQLSTATE PGRST)."""
-    if exc.sqlstate != "PGRST":
-        return False
-    try:
-        body = json.loads(exc.diag.message_primary or "")
-    except ValueError:
-        return False
-    return (body.get("details") or {}).get("reason") == "opted_out"
+    """record_booking's 409 for an opted-out lead, read by PostgREST's rules (dbr.postgrest)."""
+    err = translate(exc, authed=False)
+    details = contract_error(err)["error"]["details"]
+    return err.status == 409 and isinstance(details, dict) and details.get("reason") == "opted_out"
 
 
 @dataclass(frozen=True)
@@ -113,7 +79,7 @@ class Booking:
     booking_url: str | None
     created: bool  # False when this booking was already recorded (a replay)
 
-    def to_seed(self) -> dict[str, Any]:
+    def to_contract(self) -> dict[str, Any]:
         """The API contract's `booking` object of calcom/create-booking."""
         return {
             "id": self.id,

@@ -6,7 +6,7 @@ a `dbr.errors.DbrError`, so FastAPI answers it in its one handler.
 
 from __future__ import annotations
 
-from dbr.errors import DbrError
+from dbr.errors import DbrError, Forbidden, NotFound
 
 
 class DatasetError(DbrError):
@@ -35,9 +35,9 @@ class MappingError(DatasetError):
     status = 400
 
 
-class NotFound(DatasetError):
-    status = 404
+class DatasetNotFound(NotFound, DatasetError):
+    """The dataset or upload does not exist or is not the caller's client's."""
 
 
-class Forbidden(DatasetError):
-    status = 403
+class ImportForbidden(Forbidden, DatasetError):
+    """The caller may not upload or import (no active membership, read-only role)."""

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dbr.auth import Caller
 from dbr.datasets.dialect import Dialect, iter_records, open_text
-from dbr.datasets.errors import Forbidden, MappingError, NotFound
+from dbr.datasets.errors import DatasetNotFound, ImportForbidden, MappingError
 from dbr.datasets.mapping import validate_mapping
 from dbr.datasets.preview import read_header
 from dbr.datasets.rows import STAGE_COLUMNS, IssueLog, RowBuilder
@@ -145,14 +145,14 @@ def caller_context(conn: psycopg.Connection[Any], *, write: bool = True) -> Call
 
 def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
     if row is None:
-        raise Forbidden("You are not an active member of any client.")
+        raise ImportForbidden("You are not an active member of any client.")
     client_id, region, can_write, can_manage, assigned_only = _values(row)
     if write and not can_write:
-        raise Forbidden("Your role is read-only: you cannot upload or import leads.")
+        raise ImportForbidden("Your role is read-only: you cannot upload or import leads.")
     if write and assigned_only:
         # Without can_view_all_leads or a dataset list a member sees only the leads assigned
         # to it, so the leads of a list it imported would be invisible to it.
-        raise Forbidden(
+        raise ImportForbidden(
             "You see only the leads assigned to you, so you cannot upload or import a list; "
             "ask an admin or manager."
         )
@@ -173,7 +173,7 @@ def visible_dataset(conn: psycopg.Connection[Any], dataset_id: uuid.UUID) -> str
 
 def dataset_from_row(row: Any, dataset_id: uuid.UUID) -> str:
     if row is None:
-        raise NotFound("Dataset not found.", details={"dataset_id": str(dataset_id)})
+        raise DatasetNotFound("Dataset not found.", details={"dataset_id": str(dataset_id)})
     return str(_values(row)[0])
 
 
@@ -388,7 +388,7 @@ def load_upload(conn: psycopg.Connection[Any], upload_id: uuid.UUID) -> dict[str
         (upload_id,),
     ).fetchone()
     if row is None:
-        raise NotFound("Upload not found.", details={"upload_id": str(upload_id)})
+        raise DatasetNotFound("Upload not found.", details={"upload_id": str(upload_id)})
     return row
 
 
@@ -405,7 +405,7 @@ def _own_storage_key(ctx: CallerContext, upload: Mapping[str, Any]) -> str:
         or "\\" in name
         or name in {".", ".."}
     ):
-        raise Forbidden(
+        raise ImportForbidden(
             "This upload's file is not stored under your client; upload the file again.",
             details={"upload_id": str(upload["id"])},
         )

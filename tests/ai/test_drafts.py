@@ -41,8 +41,8 @@ def test_generate_cache_regenerate_and_approve(
     assert first.status_code == 200, first.text
     body = first.json()
     assert body["preview"] is True
-    seed_keys = {"content", "confidence", "reasoning", "lessons_applied"}
-    assert set(body["generated_message"]) == seed_keys
+    contract_keys = {"content", "confidence", "reasoning", "lessons_applied"}
+    assert set(body["generated_message"]) == contract_keys
     assert "Sam" in body["generated_message"]["content"]
     (draft,) = ai_messages(db, lead_id)
     assert draft["status"] == "draft" and str(draft["id"]) == body["draft_message_id"]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import UserDb
 from api.main import create_app
-from dbr.bookings.service import BookingError, LeadOptedOut
+from dbr.bookings.errors import BookingError, LeadOptedOut
 from dbr.datasets.errors import DatasetError, NotCsv
 from dbr.errors import DbrError
 from dbr.rpc import RpcError

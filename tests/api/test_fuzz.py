@@ -61,7 +61,7 @@ def api_schema(fuzz_settings: Settings) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(fuzz_settings))
 
 
-def error_body_is_the_seeds(ctx: Any, response: Response, case: Case) -> bool | None:
+def error_body_is_the_contracts(ctx: Any, response: Response, case: Case) -> bool | None:
     """Every status from 400 up answers `{"error": {"code", "message", "details"}}`."""
     if response.status_code < 400 or case.operation.path == "/health":
         return None
@@ -124,7 +124,7 @@ def test_api_answers_as_documented(
     def run(case: Case) -> None:
         response = case.call_and_validate(
             headers=fuzz_headers,
-            additional_checks=[error_body_is_the_seeds],
+            additional_checks=[error_body_is_the_contracts],
             excluded_checks=excluded,
         )
         statuses.append(response.status_code)

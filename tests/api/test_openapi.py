@@ -1,5 +1,6 @@
 """The OpenAPI document states the statuses the API really answers with, each error with the
-seed's body, and request models refuse a JSON value of the wrong type instead of coercing it."""
+API contract's body, and request models refuse a JSON value of the wrong type instead of
+coercing it."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import json
 import psycopg
 import pytest
 
-from dbr.postgrest import seed_code, seed_error, status_for, translate
+from dbr.postgrest import contract_code, contract_error, status_for, translate
 
 # PostgREST's table, one SQLSTATE per documented row (classes given by a member).
 DOCUMENTED = [
@@ -79,7 +79,7 @@ def test_custom_error_takes_status_headers_and_body_from_the_raise(db):
         "details": {"retry_after_seconds": 30},
         "hint": None,
     }
-    assert seed_error(err) == {
+    assert contract_error(err) == {
         "error": {
             "code": "RATE_LIMITED",
             "message": "slow down",
@@ -102,17 +102,17 @@ def test_plain_errors_keep_postgres_fields_in_postgrest_body(db):
     err = translate(exc)
     assert err.status == 400
     assert err.body == {"code": "22023", "message": "nope", "details": "d", "hint": "h"}
-    assert seed_code(err) == "VALIDATION_ERROR"
-    assert seed_error(err)["error"]["details"] == {"details": "d", "hint": "h"}
+    assert contract_code(err) == "VALIDATION_ERROR"
+    assert contract_error(err)["error"]["details"] == {"details": "d", "hint": "h"}
 
 
 def test_plain_no_data_found_is_500_and_unique_violation_409(db):
     nodata = translate(
         _error(db, "do $$ begin raise exception 'x' using errcode = 'P0002'; end $$")
     )
-    assert (nodata.status, seed_code(nodata)) == (500, "INTERNAL_ERROR")
+    assert (nodata.status, contract_code(nodata)) == (500, "INTERNAL_ERROR")
     dup = translate(_error(db, "do $$ begin raise unique_violation; end $$"))
-    assert (dup.status, seed_code(dup)) == (409, "CONFLICT")
+    assert (dup.status, contract_code(dup)) == (409, "CONFLICT")
 
 
 def test_pgrst_detail_is_json_with_status_and_headers(db):

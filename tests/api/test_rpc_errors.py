@@ -17,7 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from dbr.auth import Caller
-from dbr.postgrest import seed_code, seed_error
+from dbr.postgrest import contract_code, contract_error
 from dbr.rpc import RpcError, call_rpc
 from tests.support import caller_for, make_client, make_user
 
@@ -168,13 +168,13 @@ CASES = [
 )
 def test_rpc_error_status_and_code(db_url, world, name, who, body, expected):
     err = _refusal(db_url, world, who, name, body)
-    assert (err.status, seed_code(err)) == expected, err
+    assert (err.status, contract_code(err)) == expected, err
     assert err.message
     # The raised refusals carry the API contract's code in PostgREST's body itself (supabase-js
     # hands this object to the frontend as `error`).
     if err.code != "22P02":  # a malformed uuid is Postgres' own cast error (class 22: 400)
         assert err.body["code"] == expected[1], err.body
-    assert set(seed_error(err)["error"]) == {"code", "message", "details"}
+    assert set(contract_error(err)["error"]) == {"code", "message", "details"}
 
 
 def test_every_public_rpc_has_error_cases(db_url):
@@ -202,7 +202,7 @@ def test_anonymous_callers_get_401(db_url, world):
         pytest.raises(RpcError) as err,
     ):
         call_rpc(conn, anon, "get_dataset", {"id": world["ds"]})
-    assert (err.value.error.status, seed_code(err.value.error)) == (401, "UNAUTHORIZED")
+    assert (err.value.error.status, contract_code(err.value.error)) == (401, "UNAUTHORIZED")
 
 
 def test_unknown_argument_is_pgrst202(db_url, world):
@@ -212,7 +212,7 @@ def test_unknown_argument_is_pgrst202(db_url, world):
     assert "public.start_campaign(p_dataset_id)" in err.message
 
 
-def test_seed_bodies_are_taken_verbatim(db_url, world):
+def test_raise_error_bodies_are_taken_verbatim(db_url, world):
     with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
         admin = caller_for(world["admin"])
         made = call_rpc(conn, admin, "create_dataset", {"name": "Verbatim", "description": "d"})

@@ -10,11 +10,8 @@ from typing import Any, TypeVar
 import pytest
 
 from dbr.auth import Caller
+from dbr.bookings.errors import BookingForbidden, InvalidBookingTime, LeadNotFound, LeadOptedOut
 from dbr.bookings.service import (
-    BookingForbidden,
-    InvalidBookingTime,
-    LeadNotFound,
-    LeadOptedOut,
     book_for_lead,
     booking_fallback_message,
     report_booking_failure,

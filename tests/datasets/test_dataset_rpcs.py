@@ -41,7 +41,7 @@ def tenant(db: psycopg.Connection[Any]) -> dict[str, uuid.UUID]:
     }
 
 
-def test_manager_creates_lists_and_reads_a_dataset_in_seed_shapes(db, tenant):
+def test_manager_creates_lists_and_reads_a_dataset_in_contract_shapes(db, tenant):
     created = call(
         db,
         tenant["manager"],
@@ -80,7 +80,7 @@ def test_campaign_goes_through_its_states_and_completed_is_final(db, tenant):
     assert "completed to active" in message
 
 
-def test_update_rejects_fields_the_seed_does_not_allow(db, tenant):
+def test_update_rejects_fields_the_contract_does_not_allow(db, tenant):
     ds = call(db, tenant["admin"], "select public.create_dataset('Spring') as r")["dataset"]["id"]
     msg = raises(
         db,

@@ -251,7 +251,7 @@ def test_upload_attached_to_another_dataset_is_refused(import_api, tenant, db):
     assert "another dataset" in resp.json()["error"]["message"]
 
 
-def test_campaign_settings_are_stored_with_seed_defaults(import_api, tenant, db):
+def test_campaign_settings_are_stored_with_contract_defaults(import_api, tenant, db):
     campaign = "select * from public.campaigns where dataset_id = %s"
     _ok(_import(import_api, tenant, "tab_delimited.tsv"))
     row = db.execute(campaign, (tenant.dataset_id,)).fetchone()

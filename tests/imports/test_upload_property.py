@@ -1,5 +1,5 @@
 """Whatever bytes arrive as a CSV upload, the answer is a preview (201) or a clear 4xx with the
-seed's error body, never a 500."""
+API contract's error body, never a 500."""
 
 from __future__ import annotations
 
