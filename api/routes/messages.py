@@ -19,8 +19,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 
 from api.deps import CallerDep, PoolDep
 from api.openapi import error_responses
-from dbr.auth import Caller
-from dbr.db import as_caller
+from dbr.db import call_as
 from dbr.errors import DbrError
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
@@ -51,31 +50,25 @@ def _shape(draft: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _one(pool: Any, caller: Caller, query: str, *params: Any) -> Any:
-    # Each call is its own short transaction: the job must be committed before a worker can
-    # see it, and no transaction stays open while we wait.
-    async with as_caller(pool, caller) as conn:
-        row = await (await conn.execute(query, params)).fetchone()
-    return row["r"] if row else None
-
-
 @router.post("/ai-generate", responses=error_responses(403, 404, 503, 504))
 async def ai_generate(body: GenerateBody, caller: CallerDep, pool: PoolDep) -> dict[str, Any]:
     """Generate (or return the cached) AI reply draft for a conversation, without sending it."""
-    requested = await _one(
+    # Each call is its own short transaction (call_as): the job must be committed before a
+    # worker can see it, and no transaction stays open while we wait.
+    requested = await call_as(
         pool,
         caller,
-        "select private.request_ai_draft(%s, %s, %s) as r",
-        body.lead_id,
-        body.conversation_id,
-        body.force_regenerate,
+        "private.request_ai_draft",
+        p_lead_id=body.lead_id,
+        p_conversation_id=body.conversation_id,
+        p_force=body.force_regenerate,
     )
     if requested["cached"]:
         return _shape(requested["generated_message"])
     job_id = requested["job_id"]
     deadline = time.monotonic() + DRAFT_TIMEOUT_SECONDS
     while True:
-        job = await _one(pool, caller, "select private.ai_draft_job(%s) as r", job_id)
+        job = await call_as(pool, caller, "private.ai_draft_job", p_job_id=job_id)
         if job is None:
             raise DbrError(
                 "The draft request was not found.", status=404, details={"job_id": job_id}

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from anthropic import AsyncAnthropic
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from dbr.ai import optout
@@ -27,7 +26,7 @@ from dbr.bookings.service import (
     booking_fallback_message,
     upcoming_slots,
 )
-from dbr.db import as_service
+from dbr.db import call_as
 from dbr.providers.calcom import CalcomClient, CalcomError
 from dbr.settings import Settings
 
@@ -52,21 +51,16 @@ class AiDeps:
     slot_limit: int = 6
 
 
-async def _sql(pool: AsyncConnectionPool, query: str, *params: Any) -> Any:
-    async with as_service(pool) as conn:
-        row = await (await conn.execute(query, params)).fetchone()
-    return row["r"] if row else None
-
-
 async def flag_needs_human(
     pool: AsyncConnectionPool, conversation_id: str, reason: str, detail: str
 ) -> None:
-    await _sql(
+    await call_as(
         pool,
-        "select private.ai_flag_needs_human(%s, %s, %s) as r",
-        conversation_id,
-        reason,
-        detail[:1500],
+        None,
+        "private.ai_flag_needs_human",
+        p_conversation_id=conversation_id,
+        p_reason=reason,
+        p_detail=detail[:1500],
     )
 
 
@@ -152,8 +146,12 @@ def _label_for(start: datetime, slots: list[OfferedSlot] | None) -> str:
 async def run_reply(
     deps: AiDeps, *, conversation_id: str, inbound_message_id: str, job_id: int | None = None
 ) -> dict[str, Any]:
-    begin = await _sql(
-        deps.pool, "select private.ai_reply_begin(%s, %s) as r", conversation_id, inbound_message_id
+    begin = await call_as(
+        deps.pool,
+        None,
+        "private.ai_reply_begin",
+        p_conversation_id=conversation_id,
+        p_inbound_message_id=inbound_message_id,
     )
     if begin["action"] == "skip":
         reason = begin["reason"]
@@ -183,13 +181,14 @@ async def run_reply(
             )
             record["reasoning"] = decision.reasoning
 
-    result = await _sql(
+    result = await call_as(
         deps.pool,
-        "select private.ai_reply_commit(%s, %s, %s, %s) as r",
-        conversation_id,
-        inbound_message_id,
-        Jsonb(decision.for_commit()),
-        Jsonb(record),
+        None,
+        "private.ai_reply_commit",
+        p_conversation_id=conversation_id,
+        p_inbound_message_id=inbound_message_id,
+        p_decision=decision.for_commit(),
+        p_ai=record,
     )
     log.info("ai.reply %s for conversation %s: %s", inbound_message_id, conversation_id, result)
     return {**result, "usage": gen.usage, "claude_calls": gen.calls}
@@ -207,11 +206,12 @@ async def _book(
     confirmation of a booking that does not exist)."""
     decision = gen.decision
     # Do not book for a stale or no longer automatic conversation: same checks as the commit.
-    reason = await _sql(
+    reason = await call_as(
         deps.pool,
-        "select private.ai_reply_blocker(%s, %s) as r",
-        conversation_id,
-        inbound_message_id,
+        None,
+        "private.ai_reply_blocker",
+        p_conversation_id=conversation_id,
+        p_inbound_message_id=inbound_message_id,
     )
     if reason is not None:
         return decision, record  # the commit re-checks, reports why, and sends nothing
@@ -252,7 +252,9 @@ async def _book(
 async def run_draft(
     deps: AiDeps, *, conversation_id: str, job_id: int | None = None
 ) -> dict[str, Any]:
-    begin = await _sql(deps.pool, "select private.ai_draft_begin(%s) as r", conversation_id)
+    begin = await call_as(
+        deps.pool, None, "private.ai_draft_begin", p_conversation_id=conversation_id
+    )
     if begin["action"] == "skip":
         raise Skipped(begin["reason"])
     ctx = ReplyContext.from_json(begin["context"])
@@ -269,12 +271,13 @@ async def run_draft(
         )
     if decision.opt_out_intent:
         record["reasoning"] = "The lead asked not to be contacted again. " + record["reasoning"]
-    result = await _sql(
+    result = await call_as(
         deps.pool,
-        "select private.ai_draft_commit(%s, %s, %s) as r",
-        conversation_id,
-        decision.reply_text,
-        Jsonb(record),
+        None,
+        "private.ai_draft_commit",
+        p_conversation_id=conversation_id,
+        p_content=decision.reply_text,
+        p_ai=record,
     )
     return {**result, "usage": gen.usage}
 
@@ -287,11 +290,12 @@ async def run_classify_opt_out(
 ) -> dict[str, Any]:
     """The AI's opt-out check of one inbound reply (manual/off mode): classify, then commit
     (a confident revocation opts the lead out and notifies staff). No reply is generated."""
-    begin = await _sql(
+    begin = await call_as(
         deps.pool,
-        "select private.ai_classify_begin(%s, %s) as r",
-        conversation_id,
-        inbound_message_id,
+        None,
+        "private.ai_classify_begin",
+        p_conversation_id=conversation_id,
+        p_inbound_message_id=inbound_message_id,
     )
     if begin["action"] == "skip":
         return {"status": "skipped", "reason": begin["reason"]}
@@ -299,12 +303,13 @@ async def run_classify_opt_out(
     params = optout.build_request(begin["message"], begin.get("previous") or [], model=model)
     got = await optout.classify(deps.anthropic, params)
     record = {**got.result.model_dump(), "model": got.model, "claude_calls": got.calls}
-    result = await _sql(
+    result = await call_as(
         deps.pool,
-        "select private.ai_classify_commit(%s, %s, %s) as r",
-        conversation_id,
-        inbound_message_id,
-        Jsonb(record),
+        None,
+        "private.ai_classify_commit",
+        p_conversation_id=conversation_id,
+        p_inbound_message_id=inbound_message_id,
+        p_result=record,
     )
     log.info("ai.classify_opt_out %s: %s", inbound_message_id, result)
     return {**result, "classification": record, "usage": got.usage}

@@ -129,11 +129,14 @@ class CallerContext:
     can_manage_datasets: bool
 
 
+# The caller's membership read once (each private.can_* helper would read it again): the
+# same rules as private.can_write, can_manage_datasets and sees_only_assigned_leads.
 CALLER_SQL = """
-select c.id, c.default_region, private.can_write() as can_write,
-       private.can_manage_datasets() as can_manage,
-       private.sees_only_assigned_leads() as assigned_only
-from public.clients c where c.id = private.current_client_id()
+select c.id, c.default_region, m.role <> 'read_only' as can_write,
+       m.role in ('admin', 'manager') as can_manage,
+       (m.role <> 'admin' and not m.can_view_all_leads and m.allowed_dataset_ids is null)
+         as assigned_only
+from private.current_membership() m join public.clients c on c.id = m.client_id
 """
 
 
@@ -146,7 +149,8 @@ def caller_context(conn: psycopg.Connection[Any], *, write: bool = True) -> Call
 def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
     if row is None:
         raise ImportForbidden("You are not an active member of any client.")
-    client_id, region, can_write, can_manage, assigned_only = _values(row)
+    client_id, region = row["id"], row["default_region"]
+    can_write, can_manage, assigned_only = row["can_write"], row["can_manage"], row["assigned_only"]
     if write and not can_write:
         raise ImportForbidden("Your role is read-only: you cannot upload or import leads.")
     if write and assigned_only:
@@ -157,10 +161,6 @@ def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
             "ask an admin or manager."
         )
     return CallerContext(client_id, region or "GB", bool(can_manage))
-
-
-def _values(row: Any) -> tuple[Any, ...]:
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
 
 DATASET_SQL = "select campaign_status from public.datasets where id = %s"
@@ -174,7 +174,7 @@ def visible_dataset(conn: psycopg.Connection[Any], dataset_id: uuid.UUID) -> str
 def dataset_from_row(row: Any, dataset_id: uuid.UUID) -> str:
     if row is None:
         raise DatasetNotFound("Dataset not found.", details={"dataset_id": str(dataset_id)})
-    return str(_values(row)[0])
+    return str(row["campaign_status"])
 
 
 _STAGE_DDL = """
@@ -224,7 +224,7 @@ inserted as (
   on conflict (dataset_id, phone_number) do nothing
   returning 1
 )
-select count(*) from inserted
+select count(*) as inserted from inserted
 """
 
 _SAVE_SETTINGS = """
@@ -266,7 +266,7 @@ def import_rows(
     t0 = time.monotonic()
     ctx = caller_context(conn)
     visible_dataset(conn, target.dataset_id)
-    started = conn.execute("select now()").fetchone()
+    started = conn.execute("select now() as now").fetchone()
     result = ImportResult(target.dataset_id)
 
     with open_text(path, dialect, strict=False) as text:
@@ -294,7 +294,7 @@ def import_rows(
     conn.execute("set local work_mem = '128MB'")
     suppressed = _skip_suppressed(conn, ctx, result)
     cur = conn.execute(_MOVE, {"client_id": ctx.client_id, "dataset_id": target.dataset_id})
-    inserted = int(_values(cur.fetchone())[0])
+    inserted = int(cur.fetchone()["inserted"])
     result.stage_seconds = t1 - t0
     result.move_seconds = time.monotonic() - t1
 
@@ -324,10 +324,10 @@ def import_rows(
             "warning_count": result.warnings.count,
             "errors": Jsonb(result.errors.items),
             "warnings": Jsonb(result.warning_list()),
-            "started": _values(started)[0] if started else None,
+            "started": started["now"] if started else None,
         },
     ).fetchone()
-    result.import_id = _values(rec)[0] if rec else None
+    result.import_id = rec["id"] if rec else None
     return result
 
 
@@ -339,7 +339,7 @@ def _skip_suppressed(
     rows = conn.execute(_SKIP_SUPPRESSED, {"client_id": ctx.client_id}).fetchall()
     if not rows:
         return 0
-    for line, phone in sorted(_values(r) for r in rows):
+    for line, phone in sorted((r["line"], r["phone_number"]) for r in rows):
         result.errors.add(
             line, f"{phone} has opted out (it is on the suppression list): not imported"
         )
@@ -443,5 +443,8 @@ def as_caller_on_new_connection(
 ) -> T:
     """Runs `work` in one transaction as `caller` on a connection of its own (imports run in
     a worker thread, outside the API's async pool, and can take a while)."""
-    with psycopg.connect(database_url, autocommit=True) as conn, as_caller_sync(conn, caller):
+    with (
+        psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn,
+        as_caller_sync(conn, caller),
+    ):
         return work(conn)
