@@ -22,6 +22,7 @@ from dbr.ai.context import ReplyContext
 from dbr.ai.prompting import OfferedSlot, build_request, offered_slots
 from dbr.bookings.errors import BookingError
 from dbr.bookings.service import (
+    BookingLead,
     book_for_lead,
     booking_fallback_message,
     upcoming_slots,
@@ -67,8 +68,11 @@ async def flag_needs_human(
 # ---------------------------------------------------------------------- shared steps
 
 
-async def _open_slots(deps: AiDeps, ctx: ReplyContext) -> list[OfferedSlot] | None:
-    """Open slots when booking may come up this turn; [] when Cal.com cannot tell us."""
+async def _open_slots(
+    deps: AiDeps, ctx: ReplyContext, calcom_settings: dict[str, Any] | None = None
+) -> list[OfferedSlot] | None:
+    """Open slots when booking may come up this turn; [] when Cal.com cannot tell us.
+    `calcom_settings`: the client's, when ai_reply_begin returned them."""
     if deps.calcom is None or not ctx.wants_slots():
         return None
     try:
@@ -79,6 +83,7 @@ async def _open_slots(deps: AiDeps, ctx: ReplyContext) -> list[OfferedSlot] | No
             time_zone=str(ctx.timezone),
             days=deps.slot_days,
             limit=deps.slot_limit,
+            calcom_settings=calcom_settings,
         )
     except Exception as exc:  # Cal.com down or not set up: answer without offering times
         log.warning("no slots for conversation %s: %r", ctx.conversation_id, exc)
@@ -160,7 +165,10 @@ async def run_reply(
             status = "handed_over"
         return {"status": status, "reason": reason}
     ctx = ReplyContext.from_json(begin["context"])
-    slots = await _open_slots(deps, ctx)
+    calcom_settings = begin.get("calcom")
+    facts = begin.get("booking")
+    lead = BookingLead.from_facts(facts, calcom_settings) if facts else None
+    slots = await _open_slots(deps, ctx, calcom_settings)
     gen = await _generate(deps, ctx, slots)
     decision = gen.decision
     record = ai_record(ctx, gen, slots, job_id=job_id, based_on=inbound_message_id)
@@ -168,7 +176,7 @@ async def run_reply(
     if decision.booking_intent == "book" and decision.chosen_slot is not None:
         if ctx.ai_mode == "auto":
             decision, record = await _book(
-                deps, ctx, conversation_id, inbound_message_id, gen, record
+                deps, ctx, conversation_id, inbound_message_id, gen, record, lead
             )
         else:
             # A person approves suggestions: the booking waits for them, and the draft says so.
@@ -201,6 +209,7 @@ async def _book(
     inbound_message_id: str,
     gen: Generation,
     record: dict[str, Any],
+    lead: BookingLead | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Books the accepted slot; on failure the reply becomes a polite fallback (never a
     confirmation of a booking that does not exist)."""
@@ -222,6 +231,7 @@ async def _book(
             lead_id=ctx.lead_id,
             start_time=decision.chosen_slot,
             notes="Booked by the SMS assistant after the lead accepted this time.",
+            lead=lead,
         )
     except (CalcomError, BookingError) as exc:
         log.warning("AI booking failed for lead %s: %r", ctx.lead_id, exc)

@@ -91,7 +91,9 @@ class Booking:
 
 
 @dataclass(frozen=True)
-class _Lead:
+class BookingLead:
+    """What booking a call needs to know about the lead and its client's Cal.com settings."""
+
     id: uuid.UUID
     client_id: uuid.UUID
     name: str
@@ -102,6 +104,31 @@ class _Lead:
     call_booked: bool
     call_booked_time: datetime | None
     calcom: dict[str, Any]
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any], calcom: dict[str, Any] | None) -> BookingLead:
+        """From ai_reply_begin's `booking` facts and `calcom` settings (read with the context,
+        so the AI's booking does not read the lead and the client again)."""
+        return cls._from({**facts, "id": facts["lead_id"]}, calcom or {})
+
+    @classmethod
+    def _from(cls, row: dict[str, Any], calcom: dict[str, Any]) -> BookingLead:
+        name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
+        call_time = row["call_booked_time"]
+        return cls(
+            id=uuid.UUID(str(row["id"])),
+            client_id=uuid.UUID(str(row["client_id"])),
+            name=name or row["phone_number"],
+            email=row["email"],
+            phone_number=row["phone_number"],
+            time_zone=row["time_zone"] or DEFAULT_TIMEZONE,
+            cal_booking_id=row["cal_booking_id"],
+            call_booked=bool(row["call_booked"]),
+            call_booked_time=datetime.fromisoformat(call_time)
+            if isinstance(call_time, str)
+            else call_time,
+            calcom=calcom,
+        )
 
 
 _LEAD_SQL = """
@@ -114,25 +141,15 @@ where l.id = %s
 """
 
 
-async def _load_lead(conn: AsyncConnection[Any], lead_id: uuid.UUID, *, check_write: bool) -> _Lead:
+async def _load_lead(
+    conn: AsyncConnection[Any], lead_id: uuid.UUID, *, check_write: bool
+) -> BookingLead:
     row = await (await conn.execute(_LEAD_SQL, (lead_id,))).fetchone()
     if row is None:
         raise LeadNotFound("Lead not found.", details={"lead_id": str(lead_id)})
     if check_write and not row["can_write"]:
         raise BookingForbidden("Your role cannot book calls for leads.")
-    name = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or row["phone_number"]
-    return _Lead(
-        id=row["id"],
-        client_id=row["client_id"],
-        name=name,
-        email=row["email"],
-        phone_number=row["phone_number"],
-        time_zone=row["time_zone"] or DEFAULT_TIMEZONE,
-        cal_booking_id=row["cal_booking_id"],
-        call_booked=row["call_booked"],
-        call_booked_time=row["call_booked_time"],
-        calcom=row["calcom"] or {},
-    )
+    return BookingLead._from(row, row["calcom"] or {})
 
 
 def event_type_for(calcom_settings: dict[str, Any], client: CalcomClient) -> int:
@@ -178,10 +195,16 @@ async def upcoming_slots(
     days: int = 3,
     limit: int = 6,
     now: datetime | None = None,
+    calcom_settings: dict[str, Any] | None = None,
 ) -> list[Slot]:
-    """The next open slots over the coming `days` (for the AI agent to offer), at most `limit`."""
+    """The next open slots over the coming `days` (for the AI agent to offer), at most `limit`.
+    `calcom_settings`: the client's, when the caller already has them (ai_reply_begin)."""
     zone(time_zone)
-    settings = await _client_calcom_settings(pool, client_id)
+    settings = (
+        calcom_settings
+        if calcom_settings is not None
+        else await _client_calcom_settings(pool, client_id)
+    )
     start = (now or datetime.now(UTC)) + timedelta(minutes=30)
     slots = await client.get_slots(
         event_type_id=event_type_for(settings, client),
@@ -200,6 +223,7 @@ async def book_for_lead(
     start_time: datetime,
     notes: str | None = None,
     acting_user: Caller | None = None,
+    lead: BookingLead | None = None,
 ) -> Booking:
     """Books a call for a lead at `start_time` (aware) and records it on the lead.
 
@@ -207,7 +231,8 @@ async def book_for_lead(
     read_only), InvalidBookingTime (400), LeadOptedOut (409: STOP or suppressed; Cal.com is not
     called, and a booking that raced with the opt-out is cancelled there), or CalcomError
     (Cal.com refused or failed: nothing was recorded; `.retryable` says whether trying later
-    may help).
+    may help). `lead`: the lead's facts when the service caller already has them (the AI
+    worker, from ai_reply_begin); a person's request always reads the lead as that person.
     """
     lead_id = uuid.UUID(str(lead_id))
     if start_time.tzinfo is None:
@@ -220,7 +245,7 @@ async def book_for_lead(
     if acting_user is not None:
         async with as_caller(pool, acting_user) as conn:
             lead = await _load_lead(conn, lead_id, check_write=True)
-    else:
+    elif lead is None or lead.id != lead_id:
         async with as_service(pool) as conn:
             lead = await _load_lead(conn, lead_id, check_write=False)
 
@@ -282,7 +307,7 @@ async def book_for_lead(
 
 async def _record(
     pool: AsyncConnectionPool,
-    lead: _Lead,
+    lead: BookingLead,
     cal: CalcomBooking,
     acting_user: Caller | None,
     booking_url: str | None,
@@ -367,7 +392,7 @@ async def report_booking_failure(
 
 
 async def _same_booking(
-    pool: AsyncConnectionPool, lead: _Lead, start_time: datetime
+    pool: AsyncConnectionPool, lead: BookingLead, start_time: datetime
 ) -> Booking | None:
     if not (lead.call_booked and lead.cal_booking_id and lead.call_booked_time == start_time):
         return None
