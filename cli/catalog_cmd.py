@@ -8,20 +8,25 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from cli import app
 from cli.stack_cmds import prepare_tools, start_database
-from dbr.dev import catalog, stack
-from dbr.settings import ROOT, get_settings
+
+if TYPE_CHECKING:
+    pass
+
 
 console = Console(stderr=True)
 
 
 def _checkout_migrations(rev: str, into: Path) -> None:
     """supabase/config.toml and supabase/migrations as they are at `rev`."""
+    from dbr.settings import ROOT
+
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", rev, "supabase/migrations", "supabase/config.toml"],
         check=True,
@@ -31,6 +36,8 @@ def _checkout_migrations(rev: str, into: Path) -> None:
 
 
 def _working_tree(into: Path) -> None:
+    from dbr.settings import ROOT
+
     (into / "supabase").mkdir(parents=True)
     shutil.copy(ROOT / "supabase" / "config.toml", into / "supabase" / "config.toml")
     shutil.copytree(ROOT / "supabase" / "migrations", into / "supabase" / "migrations")
@@ -43,6 +50,9 @@ def catalog_diff(
     """Build one database from the migrations at REV and one from the working tree and print
     every catalog difference (tables, columns, constraints, indexes, triggers, policies,
     grants, functions, comments, reference rows, ...); exit 1 when there is any."""
+    from dbr.dev import catalog, stack
+    from dbr.settings import get_settings
+
     settings = get_settings()
     prepare_tools()
     start_database()

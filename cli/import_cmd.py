@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,20 +25,22 @@ from rich.progress import (
 from rich.table import Table
 
 from cli import app
-from dbr.auth import Caller
-from dbr.datasets.errors import DatasetError
-from dbr.datasets.importer import ImportResult, ImportTarget, as_caller_on_new_connection
-from dbr.datasets.importer import import_rows as run_import
-from dbr.datasets.mapping import FIELDS
-from dbr.datasets.preview import Preview, build_preview
-from dbr.postgrest import translate
-from dbr.settings import get_settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dbr.auth import Caller
+    from dbr.datasets.importer import ImportResult
+    from dbr.datasets.preview import Preview
+
 
 console = Console(stderr=True)
 
 
 def _parse_maps(maps: list[str]) -> dict[str, str]:
     """--map 'Mobile No=phone_number' (column=field; the last '=' splits)."""
+    from dbr.datasets.mapping import FIELDS
+
     mapping: dict[str, str] = {}
     for item in maps:
         col, sep, field = item.rpartition("=")
@@ -54,6 +54,8 @@ def _parse_maps(maps: list[str]) -> dict[str, str]:
 
 
 def _resolve_user(conn: psycopg.Connection[Any], dataset: uuid.UUID, email: str | None) -> Caller:
+    from dbr.auth import Caller
+
     if email:
         row = conn.execute(
             """select u.id, u.email from auth.users u
@@ -95,6 +97,8 @@ def _region(conn: psycopg.Connection[Any], dataset: uuid.UUID) -> str:
 
 
 def _show_preview(preview: Preview, mapping: dict[str, str]) -> None:
+    from dbr.datasets.mapping import FIELDS
+
     d = preview.dialect
     console.print(
         f"Detected {d.encoding}, {d.delimiter_name}-separated, "
@@ -146,6 +150,16 @@ def import_file(
     show_errors: int = typer.Option(20, help="How many row errors and warnings to print."),
 ) -> None:
     """Import a CSV lead list into a dataset (same importer as POST map-and-import)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from dbr.datasets.errors import DatasetError
+    from dbr.datasets.importer import ImportTarget, as_caller_on_new_connection
+    from dbr.datasets.importer import import_rows as run_import
+    from dbr.datasets.preview import build_preview
+    from dbr.postgrest import translate
+    from dbr.settings import get_settings
+
     url = database_url or get_settings().database_url
     explicit = _parse_maps(maps)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
 from rich.console import Console
 
 from cli import app
-from dbr.auth import mint_token, verify_token
-from dbr.rpc import RpcError, call_rpc, pick
-from dbr.settings import get_settings
+
+if TYPE_CHECKING:
+    pass
+
 
 console = Console(stderr=True)
 
@@ -47,6 +46,13 @@ def rpc(
     authenticated with the user's JWT claims, the pre-request hook, named arguments from the
     JSON keys. Prints the JSON result; on an error prints `HTTP <status>` and PostgREST's
     body to stderr and exits 1."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from dbr.auth import mint_token, verify_token
+    from dbr.rpc import RpcError, call_rpc, pick
+    from dbr.settings import get_settings
+
     settings = get_settings()
     payload = _body(body)
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli import app
-from dbr.auth import mint_token
-from dbr.dev import stack
-from dbr.dev.services import service_env, services
-from dbr.settings import get_settings
+
+if TYPE_CHECKING:
+    from dbr.dev import stack
+
 
 console = Console(stderr=True)
 
@@ -26,6 +26,9 @@ def _step(msg: str) -> None:
 
 def prepare_tools() -> None:
     """Install missing Debian packages and the npm-delivered tools (Supabase CLI, Deno)."""
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     settings = get_settings()
     installed = stack.ensure_apt_packages()
     if installed:
@@ -35,6 +38,9 @@ def prepare_tools() -> None:
 
 
 def start_database() -> stack.Cluster:
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     settings = get_settings()
     cluster = stack.Cluster.local(settings)
     if cluster.init():
@@ -45,6 +51,9 @@ def start_database() -> stack.Cluster:
 
 
 def apply_schema(with_seed: bool = True) -> str:
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     settings = get_settings()
     url = stack.database_url(settings)
     stack.bootstrap(url)
@@ -70,6 +79,10 @@ def apply_schema(with_seed: bool = True) -> str:
 @app.command()
 def up() -> None:
     """Install what is missing, start the database, migrate, seed and start every service."""
+    from dbr.dev import stack
+    from dbr.dev.services import service_env, services
+    from dbr.settings import get_settings
+
     t0 = time.monotonic()
     started_at = datetime.now(UTC)
     settings = get_settings()
@@ -96,6 +109,8 @@ def up() -> None:
 def _wait_for_scheduled_jobs(url: str, started_at: datetime) -> None:
     """Scheduled work must be seen to run: wait for each every-minute pg_cron job's first
     successful run (skipped when all of them succeeded within the last minute)."""
+    from dbr.dev import stack
+
     now = datetime.now(UTC)
     jobs = [j for j in stack.cron_jobs(url) if j.active and j.every_minute]
     if all(
@@ -115,6 +130,10 @@ def _wait_for_scheduled_jobs(url: str, started_at: datetime) -> None:
 @app.command()
 def stop() -> None:
     """Stop every service and the database."""
+    from dbr.dev import stack
+    from dbr.dev.services import services
+    from dbr.settings import get_settings
+
     settings = get_settings()
     for svc in reversed(services(settings)):
         if stack.stop_service(settings, svc.name):
@@ -126,6 +145,9 @@ def stop() -> None:
 @app.command()
 def reset(yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
     """Drop the local database and rebuild it from migrations and seed (services restart)."""
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     if not yes and not typer.confirm("Drop all local data and rebuild?"):
         raise typer.Abort()
     settings = get_settings()
@@ -138,6 +160,12 @@ def reset(yes: bool = typer.Option(False, "--yes", help="Do not ask for confirma
 @app.command()
 def status() -> None:
     """Show what is running and each scheduled job's last run; exit 1 when something is wrong."""
+    import psycopg
+
+    from dbr.dev import stack
+    from dbr.dev.services import services
+    from dbr.settings import get_settings
+
     settings = get_settings()
     cluster = stack.Cluster.local(settings)
     url = stack.database_url(settings)
@@ -191,6 +219,9 @@ def url(
     ),
 ) -> None:
     """Print the local URL of a part of the stack (the ports come from the settings)."""
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     settings = get_settings()
     urls = {
         "api": f"http://{settings.api_host}:{settings.api_port}",
@@ -212,6 +243,12 @@ def token(
     ttl: int = typer.Option(3600, help="Lifetime in seconds."),
 ) -> None:
     """Print a JWT for a local user, signed with the local JWT secret."""
+    import psycopg
+
+    from dbr.auth import mint_token
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     settings = get_settings()
     with psycopg.connect(stack.database_url(settings)) as conn:
         row = conn.execute(
@@ -226,5 +263,8 @@ def token(
 @app.command()
 def psql() -> None:
     """Open psql on the local database."""
+    from dbr.dev import stack
+    from dbr.settings import get_settings
+
     url = stack.database_url(get_settings())
     os.execvp("psql", ["psql", url])

@@ -7,21 +7,27 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from cli import app
 from cli.stack_cmds import prepare_tools, start_database
-from dbr.dev import stack, testdb, typegen
-from dbr.settings import ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from dbr.settings import Settings
+
 
 console = Console(stderr=True)
-PGTAP_SETUP = ROOT / "supabase" / "tests" / "setup" / "helpers.sql"
+PGTAP_SETUP = "supabase/tests/setup/helpers.sql"  # under ROOT
 FUZZ_TESTS = "tests/api/test_fuzz.py"
 
 
 def _types_gate(settings: Settings) -> tuple[str, bool, float]:
+    from dbr.dev import typegen
+    from dbr.settings import ROOT
+
     console.rule("[bold]types")
     t0 = time.monotonic()
     try:
@@ -38,6 +44,8 @@ def _types_gate(settings: Settings) -> tuple[str, bool, float]:
 
 
 def _gate(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, bool, float]:
+    from dbr.settings import ROOT
+
     console.rule(f"[bold]{name}")
     t0 = time.monotonic()
     res = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
@@ -48,6 +56,9 @@ def _supabase_gate(
     name: str, args: list[str], *, fail_on: str, url_suffix: str = ""
 ) -> tuple[str, bool, float]:
     """A Supabase CLI check against a freshly migrated throw-away database."""
+    from dbr.dev import stack, testdb
+    from dbr.settings import ROOT, get_settings
+
     settings = get_settings()
     db_name, url = testdb.create_test_database(settings, name.split()[-1])
     try:
@@ -80,6 +91,9 @@ def test(
     ),
 ) -> None:
     """Install what is missing, start the database and run every check and test."""
+    from dbr.dev import stack, testdb
+    from dbr.settings import ROOT, get_settings
+
     t0 = time.monotonic()
     settings = get_settings()
     prepare_tools()
@@ -126,7 +140,7 @@ def test(
     if on("pgtap") and pgtap_files:
         name, url = testdb.create_test_database(settings, "pgtap")
         try:
-            stack.apply_sql_file(url, PGTAP_SETUP)
+            stack.apply_sql_file(url, ROOT / PGTAP_SETUP)
             results.append(_gate("pgTAP", ["pg_prove", "--failures", "-d", url, *pgtap_files]))
         finally:
             stack.drop_database(admin_url, name)

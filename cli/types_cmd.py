@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
 from cli import app
 from cli.stack_cmds import prepare_tools, start_database
-from dbr.dev import typegen
-from dbr.settings import ROOT, get_settings
+
+if TYPE_CHECKING:
+    pass
+
 
 console = Console(stderr=True)
 
@@ -20,6 +24,9 @@ def gen_types(
     ),
 ) -> None:
     """Regenerate supabase/types/database.ts (supabase gen types typescript) from the migrations."""
+    from dbr.dev import typegen
+    from dbr.settings import ROOT, get_settings
+
     settings = get_settings()
     prepare_tools()
     start_database()

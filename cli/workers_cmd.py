@@ -7,19 +7,19 @@ import asyncio
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-import psycopg
 import typer
-from psycopg.rows import dict_row
 from rich.console import Console
 
 from cli import app
-from dbr.dev.standins.twilio import inbound_params, sign
-from dbr.phones import to_e164
-from dbr.providers import twilio as twilio_provider
-from dbr.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import httpx
+    import psycopg
+
+    from dbr.settings import Settings
+
 
 console = Console(stderr=True)
 simulate = typer.Typer(help="Play the outside world against the local stack.", no_args_is_help=True)
@@ -34,6 +34,7 @@ def workers_command(
     grace: float = typer.Option(20.0, help="Seconds running jobs get to finish on Ctrl-C."),
 ) -> None:
     """Run the job worker pool in the foreground (Ctrl-C stops it gracefully)."""
+    from dbr.settings import get_settings
     from workers import configure_logging, serve
 
     configure_logging()
@@ -57,6 +58,8 @@ _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def _phone(raw: str, region: str, what: str) -> str:
+    from dbr.phones import to_e164
+
     phone = to_e164(raw, region) or (raw if _E164.fullmatch(raw) else None)
     if not phone:
         raise typer.BadParameter(f"{raw!r} is not {what}")
@@ -172,6 +175,11 @@ def post_reply(
     settings: Settings, lead: dict[str, Any], text: str, *, url: str | None = None
 ) -> tuple[httpx.Response, dict[str, str]]:
     """POST the inbound webhook Twilio would send, signed for the public webhook URL."""
+    import httpx
+
+    from dbr.dev.standins.twilio import inbound_params, sign
+    from dbr.providers import twilio as twilio_provider
+
     sid, _token = twilio_provider.credentials(settings)
     params = inbound_params(
         account_sid=sid,
@@ -211,6 +219,12 @@ def simulate_reply(
     url: str = typer.Option(None, help="Webhook URL (default: the local twilio-webhook function)."),
 ) -> None:
     """Text back as a lead: Twilio's signed inbound webhook, posted to the local function."""
+    import httpx
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from dbr.settings import get_settings
+
     settings = get_settings()
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
         lead = find_lead(conn, to, client=client, to_number=to_number)
