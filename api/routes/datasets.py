@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, PoolDep, SettingsDep
 from api.openapi import error_responses
+from dbr.datasets import queries
 from dbr.datasets.errors import BadCsv, TooLarge
 from dbr.datasets.importer import (
-    CALLER_SQL,
-    DATASET_SQL,
     CampaignSettings,
     ImportTarget,
     as_caller_on_new_connection,
@@ -67,17 +66,6 @@ def _uuid_field(value: str | None, name: str) -> uuid.UUID | None:
         raise BadCsv(f"{name} is not a valid id.", details={"field": name}) from exc
 
 
-_INSERT_UPLOAD = """
-insert into public.csv_uploads (
-  id, dataset_id, filename, file_url, size_bytes, encoding, delimiter, header_line,
-  rows_detected, columns
-) values (
-  %(id)s, %(dataset_id)s, %(filename)s, %(url)s, %(size)s, %(encoding)s, %(delimiter)s,
-  %(header_line)s, %(rows)s, %(columns)s
-) returning storage_path
-"""
-
-
 @router.post(
     "/upload",
     status_code=201,
@@ -90,7 +78,7 @@ async def upload(
 ) -> dict[str, Any]:
     # Who first: a read-only member is refused before a byte of the file is read.
     async with as_caller(pool, caller) as conn:
-        ctx = context_from_row(await (await conn.execute(CALLER_SQL)).fetchone())
+        ctx = context_from_row(await (await conn.execute(queries.CALLER)).fetchone())
 
     declared = request.headers.get("content-length")
     too_big = settings.max_upload_bytes + _ENVELOPE_BYTES
@@ -119,10 +107,10 @@ async def upload(
         columns = [c.as_json() for c in preview.columns]
         async with as_caller(pool, caller) as conn:
             if dataset_id is not None:
-                row = await (await conn.execute(DATASET_SQL, (dataset_id,))).fetchone()
+                row = await (await conn.execute(queries.DATASET, (dataset_id,))).fetchone()
                 dataset_from_row(row, dataset_id)
             cur = await conn.execute(
-                _INSERT_UPLOAD,
+                queries.INSERT_UPLOAD,
                 {
                     "id": upload_id,
                     "dataset_id": dataset_id,

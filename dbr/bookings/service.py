@@ -22,16 +22,18 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from dbr.auth import Caller
+from dbr.bookings import queries
 from dbr.bookings.errors import (
     BookingForbidden,
     InvalidBookingTime,
     LeadNotFound,
     LeadOptedOut,
 )
-from dbr.db import as_caller, as_service
+from dbr.db import as_caller, as_service, call_as
 from dbr.postgrest import contract_error, translate
 from dbr.providers.calcom import (
     Attendee,
@@ -53,11 +55,7 @@ MAX_DAYS_AHEAD = 365
 
 
 async def _opted_out(pool: AsyncConnectionPool, lead_id: uuid.UUID) -> bool:
-    async with as_service(pool) as conn:
-        row = await (
-            await conn.execute("select private.lead_is_opted_out(%s) as o", (lead_id,))
-        ).fetchone()
-    return bool(row and row["o"])
+    return bool(await call_as(pool, None, "private.lead_is_opted_out", p_lead_id=lead_id))
 
 
 def _refused_as_opted_out(exc: psycopg.Error) -> bool:
@@ -131,20 +129,10 @@ class BookingLead:
         )
 
 
-_LEAD_SQL = """
-select l.id, l.client_id, l.first_name, l.last_name, l.email, l.phone_number,
-       coalesce(l.timezone, c.timezone) as time_zone, l.cal_booking_id, l.call_booked,
-       l.call_booked_time, coalesce(c.settings -> 'calcom', '{}'::jsonb) as calcom,
-       private.can_write() as can_write
-from public.leads l join public.clients c on c.id = l.client_id
-where l.id = %s
-"""
-
-
 async def _load_lead(
     conn: AsyncConnection[Any], lead_id: uuid.UUID, *, check_write: bool
 ) -> BookingLead:
-    row = await (await conn.execute(_LEAD_SQL, (lead_id,))).fetchone()
+    row = await (await conn.execute(queries.LEAD, (lead_id,))).fetchone()
     if row is None:
         raise LeadNotFound("Lead not found.", details={"lead_id": str(lead_id)})
     if check_write and not row["can_write"]:
@@ -164,11 +152,7 @@ def event_type_for(calcom_settings: dict[str, Any], client: CalcomClient) -> int
 
 
 async def _client_calcom_settings(pool: AsyncConnectionPool, client_id: uuid.UUID) -> dict:
-    async with as_service(pool) as conn:
-        row = await (
-            await conn.execute("select private.calcom_settings(%s) as s", (client_id,))
-        ).fetchone()
-    return (row or {}).get("s") or {}
+    return await call_as(pool, None, "private.calcom_settings", p_client_id=client_id) or {}
 
 
 async def slots_for_client(
@@ -314,27 +298,20 @@ async def _record(
     notes: str | None,
     details: dict[str, Any],
 ) -> dict[str, Any]:
-    async with as_service(pool) as conn:
-        row = await (
-            await conn.execute(
-                """select private.record_booking(
-                       p_lead_id => %s, p_booking_uid => %s, p_start_time => %s,
-                       p_end_time => %s, p_source => %s, p_booked_by => %s,
-                       p_booking_url => %s, p_notes => %s, p_details => %s::jsonb) as r""",
-                (
-                    lead.id,
-                    cal.uid,
-                    cal.start,
-                    cal.end,
-                    "api" if acting_user is not None else "ai",
-                    acting_user.user_id if acting_user is not None else None,
-                    booking_url,
-                    notes,
-                    json.dumps(details, default=str),
-                ),
-            )
-        ).fetchone()
-    return row["r"]
+    return await call_as(
+        pool,
+        None,
+        "private.record_booking",
+        p_lead_id=lead.id,
+        p_booking_uid=cal.uid,
+        p_start_time=cal.start,
+        p_end_time=cal.end,
+        p_source="api" if acting_user is not None else "ai",
+        p_booked_by=acting_user.user_id if acting_user is not None else None,
+        p_booking_url=booking_url,
+        p_notes=notes,
+        p_details=Jsonb(details, dumps=lambda v: json.dumps(v, default=str)),
+    )
 
 
 def booking_fallback_message(error: Exception, *, first_name: str = "there") -> str:
@@ -364,20 +341,7 @@ async def report_booking_failure(
     async with as_service(pool) as conn:
         row = await (
             await conn.execute(
-                """select private.notify_staff(
-                       l.client_id, 'Booking failed',
-                       private.lead_display_name(l) || ' wanted a call'
-                         || coalesce(
-                              ' at ' || private.booking_when(l.client_id, %s::timestamptz), '')
-                         || ' but Cal.com refused or failed (' || %s
-                         || '). Please book it by hand.',
-                       'immediate',
-                       '/leads/' || l.id,
-                       jsonb_build_object('event', 'booking_failed', 'lead_id', l.id,
-                                          'start_time', %s::timestamptz,
-                                          'calcom_status', %s::integer, 'calcom_code', %s::text),
-                       l.dataset_id) as n
-                   from public.leads l where l.id = %s""",
+                queries.NOTIFY_BOOKING_FAILED,
                 (
                     start_time,
                     error.message[:200],
@@ -399,8 +363,7 @@ async def _same_booking(
     async with as_service(pool) as conn:
         row = await (
             await conn.execute(
-                """select id, cal_booking_uid, start_time, end_time, booking_url
-                   from public.bookings where cal_booking_uid = %s and status = 'accepted'""",
+                queries.ACCEPTED_BOOKING,
                 (lead.cal_booking_id,),
             )
         ).fetchone()

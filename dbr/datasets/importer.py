@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from dbr.auth import Caller
+from dbr.datasets import queries
 from dbr.datasets.dialect import Dialect, iter_records, open_text
 from dbr.datasets.errors import DatasetNotFound, ImportForbidden, MappingError
 from dbr.datasets.mapping import validate_mapping
@@ -129,21 +130,10 @@ class CallerContext:
     can_manage_datasets: bool
 
 
-# The caller's membership read once (each private.can_* helper would read it again): the
-# same rules as private.can_write, can_manage_datasets and sees_only_assigned_leads.
-CALLER_SQL = """
-select c.id, c.default_region, m.role <> 'read_only' as can_write,
-       m.role in ('admin', 'manager') as can_manage,
-       (m.role <> 'admin' and not m.can_view_all_leads and m.allowed_dataset_ids is null)
-         as assigned_only
-from private.current_membership() m join public.clients c on c.id = m.client_id
-"""
-
-
 def caller_context(conn: psycopg.Connection[Any], *, write: bool = True) -> CallerContext:
     """Who is importing: refuses non-members (403) and, for writes, read-only members and
     members that see only their assigned leads."""
-    return context_from_row(conn.execute(CALLER_SQL).fetchone(), write=write)
+    return context_from_row(conn.execute(queries.CALLER).fetchone(), write=write)
 
 
 def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
@@ -163,12 +153,9 @@ def context_from_row(row: Any, *, write: bool = True) -> CallerContext:
     return CallerContext(client_id, region or "GB", bool(can_manage))
 
 
-DATASET_SQL = "select campaign_status from public.datasets where id = %s"
-
-
 def visible_dataset(conn: psycopg.Connection[Any], dataset_id: uuid.UUID) -> str:
     """The dataset's campaign status; 404 when the caller cannot see it (or it is gone)."""
-    return dataset_from_row(conn.execute(DATASET_SQL, (dataset_id,)).fetchone(), dataset_id)
+    return dataset_from_row(conn.execute(queries.DATASET, (dataset_id,)).fetchone(), dataset_id)
 
 
 def dataset_from_row(row: Any, dataset_id: uuid.UUID) -> str:
@@ -177,80 +164,7 @@ def dataset_from_row(row: Any, dataset_id: uuid.UUID) -> str:
     return str(row["campaign_status"])
 
 
-_STAGE_DDL = """
-create temporary table lead_import_stage (
-  line integer not null,
-  phone_number text not null,
-  timezone text,
-  first_name text,
-  last_name text,
-  email text,
-  postcode text,
-  inquiry_date date,
-  notes text,
-  custom_fields jsonb
-) on commit drop
-"""
 _COPY = f"copy pg_temp.lead_import_stage ({', '.join(STAGE_COLUMNS)}) from stdin"
-
-# Numbers on the client's suppression list (they texted STOP, or staff added them) are not
-# imported: each of their lines becomes a row error. Explicitly the importing client's list
-# (RLS shows only that one anyway); a number another client suppressed imports normally.
-_SKIP_SUPPRESSED = """
-delete from pg_temp.lead_import_stage st
-using public.suppressions s
-where s.client_id = %(client_id)s and s.phone_number = st.phone_number
-returning st.line, st.phone_number
-"""
-
-# One statement: earliest row per phone within the file, in phone order (two imports into
-# one dataset then take unique-index locks in the same order and cannot deadlock), skipped
-# when the dataset already has the number.
-_MOVE = """
-with firsts as (
-  select distinct on (phone_number) *
-  from pg_temp.lead_import_stage
-  order by phone_number, line
-),
-inserted as (
-  insert into public.leads (
-    client_id, dataset_id, phone_number, timezone, first_name, last_name, email, postcode,
-    inquiry_date, notes, custom_fields
-  )
-  select %(client_id)s, %(dataset_id)s, f.phone_number, f.timezone, f.first_name, f.last_name,
-    f.email, f.postcode, f.inquiry_date, f.notes, coalesce(f.custom_fields, '{}'::jsonb)
-  from firsts f
-  order by f.phone_number
-  on conflict (dataset_id, phone_number) do nothing
-  returning 1
-)
-select count(*) as inserted from inserted
-"""
-
-_SAVE_SETTINGS = """
-insert into public.campaigns (
-  dataset_id, m1_delay_hours, m2_delay_hours, m3_delay_hours, ai_response_delay_seconds
-) values (%(dataset_id)s, %(m1)s, %(m2)s, %(m3)s, %(ai)s)
-on conflict (dataset_id) do update set
-  m1_delay_hours = excluded.m1_delay_hours,
-  m2_delay_hours = excluded.m2_delay_hours,
-  m3_delay_hours = excluded.m3_delay_hours,
-  ai_response_delay_seconds = excluded.ai_response_delay_seconds
-"""
-_ENSURE_SETTINGS = """
-insert into public.campaigns (dataset_id) values (%(dataset_id)s)
-on conflict (dataset_id) do nothing
-"""
-
-_RECORD = """
-insert into public.lead_imports (
-  dataset_id, upload_id, source, filename, column_mapping, campaign_settings, total_rows,
-  successful, failed, duplicates, warning_count, errors, warnings, started_at
-) values (
-  %(dataset_id)s, %(upload_id)s, %(source)s, %(filename)s, %(mapping)s, %(settings)s, %(total)s,
-  %(ok)s, %(failed)s, %(dups)s, %(warning_count)s, %(errors)s, %(warnings)s, %(started)s
-) returning id
-"""
 
 
 def import_rows(
@@ -275,7 +189,7 @@ def import_rows(
         mapping = validate_mapping(target.mapping, columns)
         build = RowBuilder(columns, mapping, ctx.region, result.errors, result.warnings)
         raw = text.buffer
-        conn.execute(_STAGE_DDL)
+        conn.execute(queries.STAGE_DDL)
         rows = 0
         with conn.cursor().copy(_COPY) as copy:
             write = copy.write_row
@@ -293,7 +207,7 @@ def import_rows(
     # The distinct-on sort of a large file fits in memory instead of spilling to disk.
     conn.execute("set local work_mem = '128MB'")
     suppressed = _skip_suppressed(conn, ctx, result)
-    cur = conn.execute(_MOVE, {"client_id": ctx.client_id, "dataset_id": target.dataset_id})
+    cur = conn.execute(queries.MOVE, {"client_id": ctx.client_id, "dataset_id": target.dataset_id})
     inserted = int(cur.fetchone()["inserted"])
     result.stage_seconds = t1 - t0
     result.move_seconds = time.monotonic() - t1
@@ -307,7 +221,7 @@ def import_rows(
     _save_campaign_settings(conn, ctx, target, result)
     result.seconds = time.monotonic() - t0
     rec = conn.execute(
-        _RECORD,
+        queries.RECORD_IMPORT,
         {
             "dataset_id": target.dataset_id,
             "upload_id": target.upload_id,
@@ -336,7 +250,7 @@ def _skip_suppressed(
 ) -> int:
     """Drops staged rows whose number the client suppressed, one row error per line (the
     errors stay in file order); returns how many rows were dropped."""
-    rows = conn.execute(_SKIP_SUPPRESSED, {"client_id": ctx.client_id}).fetchall()
+    rows = conn.execute(queries.SKIP_SUPPRESSED, {"client_id": ctx.client_id}).fetchall()
     if not rows:
         return 0
     for line, phone in sorted((r["line"], r["phone_number"]) for r in rows):
@@ -365,10 +279,10 @@ def _save_campaign_settings(
             )
         return
     if settings is None:
-        conn.execute(_ENSURE_SETTINGS, {"dataset_id": target.dataset_id})
+        conn.execute(queries.ENSURE_SETTINGS, {"dataset_id": target.dataset_id})
         return
     conn.execute(
-        _SAVE_SETTINGS,
+        queries.SAVE_SETTINGS,
         {
             "dataset_id": target.dataset_id,
             "m1": settings.m1_delay_hours,
@@ -383,8 +297,7 @@ def load_upload(conn: psycopg.Connection[Any], upload_id: uuid.UUID) -> dict[str
     """The caller's view of an upload (RLS): 404 for another tenant's or an unknown id."""
     cur = conn.cursor(row_factory=dict_row)
     row = cur.execute(
-        """select id, dataset_id, filename, storage_path, encoding, delimiter, columns
-           from public.csv_uploads where id = %s""",
+        queries.UPLOAD,
         (upload_id,),
     ).fetchone()
     if row is None:
