@@ -44,7 +44,7 @@ from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from dbr.settings import Settings, get_settings
 from tests.outreach import optout_data
 from tests.support.ai import MODEL, inbound, lead_phone, make_lead, make_world, run_jobs
-from tests.support.outreach import serve_functions
+from tests.support.servers import serve_functions
 
 MODES = ("auto", "suggest", "off", "manual")
 RECALL_TARGET, FALSE_OPT_OUT_TARGET = 0.99, 0.01
