@@ -4,14 +4,14 @@ Every statement runs as the caller, so RLS decides what it sees."""
 
 from __future__ import annotations
 
-# The caller's membership read once (each private.can_* helper would read it again): the
-# same rules as private.can_write, can_manage_datasets and sees_only_assigned_leads.
+# Who the caller is, in one round trip: its client and what the tenancy helpers (the same
+# ones the policies use, so the rules live in one place) say it may do. No row: not an
+# active member.
 CALLER = """
-select c.id, c.default_region, m.role <> 'read_only' as can_write,
-       m.role in ('admin', 'manager') as can_manage,
-       (m.role <> 'admin' and not m.can_view_all_leads and m.allowed_dataset_ids is null)
-         as assigned_only
-from private.current_membership() m join public.clients c on c.id = m.client_id
+select c.id, c.default_region, private.can_write() as can_write,
+       private.can_manage_datasets() as can_manage,
+       private.sees_only_assigned_leads() as assigned_only
+from public.clients c where c.id = private.current_client_id()
 """
 
 # The dataset as the caller sees it (RLS): no row when it is not the caller's client's.
