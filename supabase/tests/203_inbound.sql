@@ -101,8 +101,8 @@ update public.leads set manual_mode = true, assigned_to = :'rep' where id = :'l1
 select is(tests.or_in('+447700900001', 'Are you there?', 'SMmm1') ->> 'action', 'notified', 'manual mode: staff notified');
 select is((select count(*)::integer from private.jobs where kind = 'ai.reply' and payload ->> 'inbound_message_id' =
   (select id::text from public.messages where twilio_sid = 'SMmm1')), 0, 'manual mode: no AI job');
-select is((select count(*)::integer from public.notifications where data ->> 'kind' = 'reply_manual'), 2,
-  'admin and the rep the lead is assigned to both get it');
+select results_eq($$select user_id from public.notifications where data ->> 'kind' = 'reply_manual'$$,
+  format('values (%L::uuid)', :'rep'), 'a new reply goes to the rep the lead is assigned to (not to every admin)');
 
 -- 8. hot lead
 update public.leads set lead_sentiment = 'HOT' where id = :'l1';
