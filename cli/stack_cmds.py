@@ -215,7 +215,8 @@ def status() -> None:
 @app.command()
 def url(
     what: str = typer.Argument(
-        "api", help="api | db | functions | twilio | anthropic | calcom (the local stand-ins)"
+        "api",
+        help="api | db | functions | twilio | anthropic | calcom | email (the local stand-ins)",
     ),
 ) -> None:
     """Print the local URL of a part of the stack (the ports come from the settings)."""
@@ -230,6 +231,7 @@ def url(
         "twilio": f"http://127.0.0.1:{settings.twilio_standin_port}",
         "anthropic": f"http://127.0.0.1:{settings.anthropic_standin_port}",
         "calcom": f"http://127.0.0.1:{settings.calcom_standin_port}",
+        "email": f"http://127.0.0.1:{settings.email_standin_port}",
     }
     if what not in urls:
         console.print(f"[red]unknown part {what!r}; one of: {', '.join(urls)}[/]")

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     twilio_standin_port: int = 54340
     anthropic_standin_port: int = 54341
     calcom_standin_port: int = 54342
+    email_standin_port: int = 54344
 
     # Uploads/exports storage: "local" (disk) or "supabase" (Storage API).
     storage_backend: str = "local"
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     calcom_base_url: str = "https://api.cal.com/v2"
     calcom_webhook_secret: str | None = None
     public_webhook_base_url: str = ""  # unset: the local functions server on functions_port
+    # Staff notification email through Resend's HTTP API (unset key: the local stand-in).
+    resend_api_key: str | None = None
+    resend_base_url: str | None = None  # unset: api.resend.com, or the stand-in without a key
+    notify_email_from: str = "DBR notifications <notifications@dbr.local>"
+    app_base_url: str = "http://localhost:3000"  # where notification links point
 
     worker_concurrency: int = 4
     worker_poll_seconds: float = 5.0

@@ -16,8 +16,8 @@ Job kinds in use (payloads are JSON objects):
   ai.reply      {"conversation_id": uuid, "inbound_message_id": uuid}
   ai.draft      {"conversation_id": uuid, "lead_id": uuid, "requested_by": uuid}
   ai.classify_opt_out  {"conversation_id": uuid, "inbound_message_id": uuid}  (manual/off mode)
-
-Staff notifications are in-app rows only; no email or SMS notification jobs exist yet.
+  notify.email  {"delivery_id": uuid}                     a staff notification email (or digest)
+  notify.sms    {"delivery_id": uuid}                     a staff notification SMS (member's phone)
 """
 
 from __future__ import annotations

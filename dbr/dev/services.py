@@ -7,6 +7,7 @@ outside services). A stand-in is only started when the real service has no crede
 from __future__ import annotations
 
 from dbr.dev.stack import Service, deno_bin, python_cmd
+from dbr.providers import email as email_provider
 from dbr.providers import twilio as twilio_provider
 from dbr.settings import Settings
 
@@ -52,6 +53,16 @@ def services(settings: Settings) -> list[Service]:
                     "-m", "dbr.dev.standins.calcom", "--port", str(settings.calcom_standin_port)
                 ),
                 settings.calcom_standin_port,
+            )
+        )
+    if not email_provider.has_credentials(settings):
+        svcs.append(
+            Service(
+                "email-standin",
+                python_cmd(
+                    "-m", "dbr.dev.standins.email", "--port", str(settings.email_standin_port)
+                ),
+                settings.email_standin_port,
             )
         )
     svcs.extend(_outreach_services(settings))

@@ -394,7 +394,8 @@ create function private.create_notifications(
   p_link text,
   p_data jsonb,
   p_dedupe_key text,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_max_channels text[] default null
 ) returns table (notification_id uuid, user_id uuid, channels text[])
 language plpgsql
 security definer
@@ -409,8 +410,11 @@ begin
   return query
   with r as (
     select m.user_id, m.client_id, x.prefs,
-      private.member_channels(m.notification_preferences, p_event,
-        coalesce(p_channels, t.default_channels, array['in_app']), m.phone) as ch
+      array(
+        select ch from unnest(private.member_channels(m.notification_preferences, p_event,
+          coalesce(p_channels, t.default_channels, array['in_app']), m.phone)) ch
+        where p_max_channels is null or ch = any (p_max_channels)
+      ) as ch
     from public.client_members m
     join public.clients c on c.id = m.client_id
     left join private.notification_event_types t on t.event = p_event
@@ -465,10 +469,11 @@ begin
   select i.id, i.user_id, i.channels from ins i;
 end
 $$;
-comment on function private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz) is
+comment on function private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]) is
   'THE path of every notification: for each active member among p_user_ids, an in-app row (unless their '
   'preferences mute the event or the dedupe key already notified them) and one delivery + notify.* job '
-  'per extra channel (immediate: now; normal: after quiet hours; low: into the digest). Returns the rows made.';
+  'per extra channel (immediate: now; normal: after quiet hours; low: into the digest), never beyond '
+  'p_max_channels when given. Returns the rows made.';
 
 create function private.notify_user(
   p_user_id uuid,
@@ -651,8 +656,11 @@ begin
   if v_users is null then
     return 0;
   end if;
+  -- A notification job that failed for good is reported in-app only: an email about a dead
+  -- email job could fail the same way and report itself forever.
   select count(*) into v_rows from private.create_notifications(p_client_id, p_event, v_users, null, p_priority,
-    p_title, p_message, p_link, p_data, v_key);
+    p_title, p_message, p_link, p_data, v_key, now(),
+    case when p_event = 'job_failed' and p_data ->> 'kind' like 'notify.%' then array['in_app'] end);
   return v_rows;
 end
 $$;
@@ -1035,7 +1043,7 @@ comment on function private.run_campaign_completion(timestamptz) is
 revoke all on function private.notification_prefs(jsonb, text), private.quiet_until(timestamptz, text, jsonb),
   private.member_channels(jsonb, text, text[], text), private.validate_notification_preferences(jsonb),
   private.my_notification_preferences(), private.update_my_notification_preferences(jsonb),
-  private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz),
+  private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]),
   private.notify_user(uuid, text[], text, text, text, text, jsonb, text),
   private.notify_staff(uuid, text, text, text, text, text, jsonb, uuid, uuid, text),
   private.legacy_notify_event(jsonb),
@@ -1047,7 +1055,7 @@ revoke all on function private.notification_prefs(jsonb, text), private.quiet_un
   public.notify_user(uuid, text[], text, text, text, text, jsonb),
   public.mark_notifications_read(uuid[]), public.unread_notification_count()
 from public, anon;
-revoke all on function private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz),
+revoke all on function private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]),
   private.notify_staff(uuid, text, text, text, text, text, jsonb, uuid, uuid, text),
   private.notify_delivery_begin(uuid, timestamptz), private.notify_delivery_result(uuid, text, text, text),
   private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz)

@@ -46,7 +46,7 @@ STOPS = "+447400123456"  # James: texts STOP
 # Credentials in the environment would make the stack talk to the real services and text the
 # sample numbers: the gate always runs on the stand-ins.
 REAL_SERVICE_VARS = re.compile(
-    r"^(TWILIO_|ANTHROPIC_|CALCOM_|SUPABASE_|PUBLIC_WEBHOOK_BASE_URL$|DBR_|PG_PORT$|API_PORT$)"
+    r"^(TWILIO_|ANTHROPIC_|CALCOM_|RESEND_|EMAIL_|SUPABASE_|PUBLIC_WEBHOOK_BASE_URL$|DBR_|PG_PORT$|API_PORT$)"
 )
 
 
@@ -137,6 +137,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "TWILIO_STANDIN_PORT",
             "ANTHROPIC_STANDIN_PORT",
             "CALCOM_STANDIN_PORT",
+            "EMAIL_STANDIN_PORT",
         )
     }
     env = {k: v for k, v in os.environ.items() if not REAL_SERVICE_VARS.match(k)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-DOMAINS = ("ai", "sms")
+DOMAINS = ("ai", "notify", "sms")
 
 
 def load(kinds: Iterable[str] | None = None) -> None:
