@@ -119,6 +119,7 @@ export type Database = {
           "m2_template": string | null;
           "m3_delay_hours": number;
           "m3_template": string | null;
+          "no_response_grace_hours": number;
           "paused_at": string | null;
           "rate_limit_messages_per_minute": number;
           "started_at": string | null;
@@ -139,6 +140,7 @@ export type Database = {
           "m2_template"?: string | null;
           "m3_delay_hours"?: number;
           "m3_template"?: string | null;
+          "no_response_grace_hours"?: number;
           "paused_at"?: string | null;
           "rate_limit_messages_per_minute"?: number;
           "started_at"?: string | null;
@@ -158,6 +160,7 @@ export type Database = {
           "m2_template"?: string | null;
           "m3_delay_hours"?: number;
           "m3_template"?: string | null;
+          "no_response_grace_hours"?: number;
           "paused_at"?: string | null;
           "rate_limit_messages_per_minute"?: number;
           "started_at"?: string | null;
@@ -949,9 +952,12 @@ export type Database = {
       };
       "notifications": {
         Row: {
+          "channels": (string)[];
           "client_id": string;
           "created_at": string;
           "data": NonNullable<Json>;
+          "dedupe_key": string | null;
+          "event": string;
           "id": string;
           "link": string | null;
           "message": string;
@@ -962,9 +968,12 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "channels"?: (string)[];
           "client_id": string;
           "created_at"?: string;
           "data"?: NonNullable<Json>;
+          "dedupe_key"?: string | null;
+          "event"?: string;
           "id"?: string;
           "link"?: string | null;
           "message": string;
@@ -974,9 +983,12 @@ export type Database = {
           "user_id": string;
         };
         Update: {
+          "channels"?: (string)[];
           "client_id"?: string;
           "created_at"?: string;
           "data"?: NonNullable<Json>;
+          "dedupe_key"?: string | null;
+          "event"?: string;
           "id"?: string;
           "link"?: string | null;
           "message"?: string;
@@ -1268,6 +1280,10 @@ export type Database = {
       "get_conversation": { Args: { "id": string }; Returns: Json };
       "get_dataset": { Args: { "id": string }; Returns: Json };
       "get_lead": { Args: { "id": string }; Returns: Json };
+      "get_notification_preferences": {
+        Args: Record<PropertyKey, never>;
+        Returns: Json;
+      };
       "get_prompt": { Args: { "type": string }; Returns: Json };
       "list_datasets": {
         Args: {
@@ -1293,6 +1309,22 @@ export type Database = {
         Returns: Json;
       };
       "make_prompt_live": { Args: { "type": string }; Returns: Json };
+      "mark_notifications_read": {
+        Args: { "notification_ids"?: (string)[] };
+        Returns: Json;
+      };
+      "notify_user": {
+        Args: {
+          "channels": (string)[];
+          "data"?: Json;
+          "link"?: string;
+          "message": string;
+          "priority": string;
+          "title": string;
+          "user_id": string;
+        };
+        Returns: Json;
+      };
       "pause_campaign": { Args: { "dataset_id": string }; Returns: Json };
       "resume_campaign": { Args: { "dataset_id": string }; Returns: Json };
       "retry_dead_job": { Args: { "job_id": number }; Returns: number };
@@ -1313,11 +1345,27 @@ export type Database = {
         Returns: Json;
       };
       "toggle_lead_archive": { Args: { "id": string }; Returns: Json };
+      "unread_notification_count": {
+        Args: Record<PropertyKey, never>;
+        Returns: Json;
+      };
       "update_dataset": {
         Args: { "id": string; "patch": Json };
         Returns: Json;
       };
       "update_lead": { Args: { "id": string; "patch": Json }; Returns: Json };
+      "update_notification_preferences": {
+        Args: {
+          "channels"?: Json;
+          "digest"?: boolean;
+          "digest_hour"?: number;
+          "operational_alerts"?: boolean;
+          "quiet_hours"?: Json;
+          "reset"?: (string)[];
+          "timezone"?: string;
+        };
+        Returns: Json;
+      };
       "update_prompt": {
         Args: {
           "system_prompt": string;
