@@ -469,7 +469,9 @@ begin
   select i.id, i.user_id, i.channels from ins i;
 end
 $$;
-comment on function private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]) is
+comment on function private.create_notifications(
+  uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]
+) is
   'THE path of every notification: for each active member among p_user_ids, an in-app row (unless their '
   'preferences mute the event or the dedupe key already notified them) and one delivery + notify.* job '
   'per extra channel (immediate: now; normal: after quiet hours; low: into the digest), never beyond '
@@ -687,7 +689,8 @@ as $$
   end
 $$;
 comment on function private.legacy_notify_event(jsonb) is
-  'The event a call of the older notify_staff(client, title, message, priority, link, data, dataset) is about, read off its data.';
+  'The event a call of the older notify_staff(client, title, message, priority, link, data, dataset) is about, '
+  'read off its data.';
 
 -- The older signature, kept for every caller written before events existed: same recipients
 -- and channels as the event it maps to.
@@ -1055,7 +1058,8 @@ revoke all on function private.notification_prefs(jsonb, text), private.quiet_un
   public.notify_user(uuid, text[], text, text, text, text, jsonb),
   public.mark_notifications_read(uuid[]), public.unread_notification_count()
 from public, anon;
-revoke all on function private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]),
+revoke all on function
+  private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]),
   private.notify_staff(uuid, text, text, text, text, text, jsonb, uuid, uuid, text),
   private.notify_delivery_begin(uuid, timestamptz), private.notify_delivery_result(uuid, text, text, text),
   private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz)
