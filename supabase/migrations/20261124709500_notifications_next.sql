@@ -977,7 +977,8 @@ create index leads_campaign_open_idx on public.leads (dataset_id)
   where not archived and not opted_out and contact_status in ('READY', 'M1_SENT', 'M2_SENT', 'M3_SENT');
 create index datasets_active_idx on public.datasets (id) where campaign_status = 'active';
 
-create function private.run_campaign_completion(p_now timestamptz default now()) returns jsonb
+create function private.run_campaign_completion(p_now timestamptz default now(), p_batch integer default 5000)
+returns jsonb
 language plpgsql
 security definer
 set search_path = ''
@@ -986,14 +987,26 @@ declare
   v_no_response integer;
   v_completed integer;
   v_notified integer;
+  v_min_grace numeric;
 begin
   perform pg_advisory_xact_lock(hashtext('dbr.campaign_completion'));
-  -- 1. M3 went out and the grace period passed without a reply: NO_RESPONSE.
+  -- 1. M3 went out and the grace period passed without a reply: NO_RESPONSE. At most p_batch
+  -- leads a tick, oldest first, skipping leads another transaction holds (a reply being
+  -- stored): a backlog drains over a few ticks instead of one long tick holding row locks.
+  -- The shortest grace bounds the index range: only M3s older than that can be due.
+  select min(c.no_response_grace_hours) into v_min_grace from public.campaigns c;
   update public.leads l set contact_status = 'NO_RESPONSE'
-  from public.campaigns c
-  where l.contact_status = 'M3_SENT' and c.dataset_id = l.dataset_id
-    and l.m3_sent_at <= p_now - c.no_response_grace_hours * interval '1 hour'
-    and (l.reply_received_at is null or l.reply_received_at < l.m3_sent_at);
+  where l.id in (
+    select x.id from public.leads x
+    join public.campaigns c on c.dataset_id = x.dataset_id
+    where x.contact_status = 'M3_SENT'
+      and x.m3_sent_at <= p_now - v_min_grace * interval '1 hour'
+      and x.m3_sent_at <= p_now - c.no_response_grace_hours * interval '1 hour'
+      and (x.reply_received_at is null or x.reply_received_at < x.m3_sent_at)
+    order by x.m3_sent_at
+    limit p_batch
+    for update of x skip locked
+  );
   get diagnostics v_no_response = row_count;
 
   -- 2. Active campaigns none of whose leads can receive anything more (every lead replied,
@@ -1037,8 +1050,9 @@ begin
   return jsonb_build_object('at', p_now, 'no_response', v_no_response, 'completed', v_completed, 'notified', v_notified);
 end
 $$;
-comment on function private.run_campaign_completion(timestamptz) is
-  'pg_cron, every minute: leads whose M3 got no reply within the campaign''s grace period become NO_RESPONSE; '
+comment on function private.run_campaign_completion(timestamptz, integer) is
+  'pg_cron, every minute: leads whose M3 got no reply within the campaign''s grace period become NO_RESPONSE '
+  '(at most p_batch a tick, oldest first); '
   'active campaigns with no lead left that can receive anything become completed (campaign_end_date set) '
   'and their owner is notified.';
 
@@ -1052,7 +1066,7 @@ revoke all on function private.notification_prefs(jsonb, text), private.quiet_un
   private.legacy_notify_event(jsonb),
   private.mark_notifications_read(uuid[]),
   private.notify_delivery_begin(uuid, timestamptz), private.notify_delivery_result(uuid, text, text, text),
-  private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz),
+  private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz, integer),
   public.get_notification_preferences(),
   public.update_notification_preferences(jsonb, jsonb, text, boolean, integer, boolean, text[]),
   public.notify_user(uuid, text[], text, text, text, text, jsonb),
@@ -1062,7 +1076,7 @@ revoke all on function
   private.create_notifications(uuid, text, uuid[], text[], text, text, text, text, jsonb, text, timestamptz, text[]),
   private.notify_staff(uuid, text, text, text, text, text, jsonb, uuid, uuid, text),
   private.notify_delivery_begin(uuid, timestamptz), private.notify_delivery_result(uuid, text, text, text),
-  private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz)
+  private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz, integer)
 from authenticated;
 -- Staff reach the bodies through the public wrappers (security invoker), so they need execute.
 grant execute on function private.my_notification_preferences(), private.update_my_notification_preferences(jsonb),
@@ -1078,7 +1092,7 @@ grant execute on function
   private.notify_user(uuid, text[], text, text, text, text, jsonb, text),
   private.notify_staff(uuid, text, text, text, text, text, jsonb, uuid, uuid, text),
   private.notify_delivery_begin(uuid, timestamptz), private.notify_delivery_result(uuid, text, text, text),
-  private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz),
+  private.queue_notification_digests(timestamptz), private.run_campaign_completion(timestamptz, integer),
   public.notify_user(uuid, text[], text, text, text, text, jsonb)
 to service_role;
 

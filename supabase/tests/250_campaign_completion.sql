@@ -2,7 +2,7 @@
 -- dataset completed (with campaign_end_date, owner notified) exactly when no lead can receive
 -- anything more.
 begin;
-select plan(19);
+select plan(23);
 
 select tests.create_client('Completion client') as c \gset
 select tests.create_user('admin@done.test', :'c', 'admin') as admin \gset
@@ -75,6 +75,20 @@ select is(private.run_campaign_completion(:'t0'::timestamptz + interval '2 hours
 select results_eq($$select user_id from public.notifications where event = 'campaign_completed' and data ->> 'dataset_id' = '$$ || :'d2' || $$'$$,
   format('values (%L::uuid)', :'admin'), 'no owner: the admins are told');
 select ok(not exists (select from public.notifications where user_id = :'viewer'), 'read_only: not told');
+
+-- a backlog drains p_batch leads a tick, oldest first
+insert into public.datasets (client_id, name) values (:'c', 'Backlog') returning id as d4 \gset
+insert into public.campaigns (dataset_id, client_id) values (:'d4', :'c');
+update public.datasets set campaign_status = 'active' where id = :'d4';
+insert into public.leads (client_id, dataset_id, first_name, phone_number, contact_status, sequence_step, m3_sent_at)
+select :'c', :'d4', 'Old ' || g, '+4477008001' || g, 'M3_SENT', 3, :'t0'::timestamptz - interval '100 hours' - g * interval '1 hour'
+from generate_series(1, 3) g;
+select is((private.run_campaign_completion(:'t0'::timestamptz + interval '2 hours', 2) ->> 'no_response')::int, 2, 'two a tick');
+select is((select first_name from public.leads where dataset_id = :'d4' and contact_status = 'M3_SENT'), 'Old 1',
+  'the oldest went first');
+select is((select campaign_status::text from public.datasets where id = :'d4'), 'active', 'not completed while one is left');
+select is(private.run_campaign_completion(:'t0'::timestamptz + interval '2 hours', 2) ->> 'completed', '1',
+  'the next tick finishes the backlog and completes it');
 
 -- the grace period is a campaign setting staff can change
 select tests.authenticate_as(:'owner');
