@@ -536,7 +536,9 @@ for each row execute function private.validate_lead_assignee();
 
 -- hot lead notification -------------------------------------------------------------------
 -- A lead turning HOT (by status or sentiment, from the AI, staff or a webhook) is worth an
--- immediate heads-up. A row trigger with a WHEN clause costs nothing for other updates.
+-- immediate heads-up. A row trigger with a WHEN clause costs nothing for other updates. It can
+-- fire more than once for a lead (booked, then the AI's sentiment HOT): notify_staff's dedupe
+-- key hot_lead:<lead> tells each person once.
 create function private.notify_hot_lead() returns trigger
 language plpgsql
 security definer
@@ -547,19 +549,22 @@ declare
   v_conversation uuid;
 begin
   select c.id into v_conversation from public.conversations c where c.lead_id = new.id;
+  -- Once per lead and person (dedupe key hot_lead:<lead>), however often status and sentiment
+  -- go back and forth.
   perform private.notify_staff(
-    new.client_id,
+    new.client_id, 'hot_lead',
     'Hot lead: ' || v_name,
     coalesce('Latest reply: ' || left(new.latest_lead_reply, 300), v_name || ' is now HOT.'),
     'immediate',
     coalesce('/conversations/' || v_conversation, '/leads/' || new.id),
     jsonb_build_object('lead_id', new.id, 'conversation_id', v_conversation, 'kind', 'hot_lead'),
-    new.dataset_id
+    new.dataset_id, new.id
   );
   return null;
 end
 $$;
-comment on function private.notify_hot_lead() is 'Trigger: notifies staff when a lead''s status or sentiment becomes HOT.';
+comment on function private.notify_hot_lead() is
+  'Trigger: notifies admins, managers and the assigned rep (once each per lead) when a lead becomes HOT.';
 revoke all on function private.notify_hot_lead() from public, anon, authenticated;
 
 create trigger leads_notify_hot after update of contact_status, lead_sentiment on public.leads

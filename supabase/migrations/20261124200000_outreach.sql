@@ -6,7 +6,8 @@
 --     schedule window, both rate limits and per-number pacing right before Twilio;
 --   * opt-out first: keywords and a maintained phrase set (data) in the ingest, before any AI;
 --   * M1/M2/M3 sequencing by a set-based pg_cron tick; campaign RPCs; Twilio webhooks handled
---     idempotently; manual messaging and the conversation view; stranded sends reconciled.
+--     idempotently; manual messaging and the conversation view; stranded sends reconciled;
+--   * campaign completion: NO_RESPONSE after M3 and a grace period, completed campaigns.
 -- prepare_send and the inbound ingest ask private.effective_ai_mode (30 ai); they are plpgsql,
 -- which resolves the call when it runs. conversations.ai_consecutive_messages (the AI safeguard,
 -- 30 ai) is a column of conversations, so it is defined here.
@@ -46,6 +47,7 @@ create table public.campaigns (
   m3_template text,
   started_at timestamptz,
   paused_at timestamptz,
+  no_response_grace_hours numeric not null default 72 check (no_response_grace_hours between 0 and 8760),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade,
@@ -54,6 +56,8 @@ create table public.campaigns (
 comment on table public.campaigns is 'Campaign settings of a dataset: sequence delays, pace, schedule window, templates.';
 comment on column public.campaigns.hours_start is 'Sending window start, local hour of the lead (inclusive).';
 comment on column public.campaigns.hours_end is 'Sending window end, local hour of the lead (exclusive).';
+comment on column public.campaigns.no_response_grace_hours is
+  'Hours a lead has to reply after M3 before it becomes NO_RESPONSE (default 72).';
 create index campaigns_client_id_idx on public.campaigns (client_id);
 
 create trigger campaigns_touch before update on public.campaigns
@@ -2952,3 +2956,100 @@ grant execute on function private.send_job_key(uuid), private.stranded_send(uuid
   to service_role;
 
 select private.schedule_cron('reconcile-sends', '* * * * *', 'select private.enqueue_stranded_reconciles()');
+
+-- campaign completion ---------------------------------------------------------------------
+-- A lead that got M3 and did not reply within the campaign's grace period becomes NO_RESPONSE;
+-- an active campaign none of whose leads can receive anything more becomes completed, and its
+-- owner is told (private.notify_staff, event campaign_completed, 03 notifications).
+-- Admins and managers set the grace period on the campaign row (the update policy above).
+grant update (no_response_grace_hours) on public.campaigns to authenticated;
+
+create index leads_awaiting_no_response_idx on public.leads (m3_sent_at) where contact_status = 'M3_SENT';
+create index leads_campaign_open_idx on public.leads (dataset_id)
+  where not archived and not opted_out and contact_status in ('READY', 'M1_SENT', 'M2_SENT', 'M3_SENT');
+create index datasets_active_idx on public.datasets (id) where campaign_status = 'active';
+
+-- pg_cron: NO_RESPONSE after the grace, then completed campaigns (set-based).
+create function private.run_campaign_completion(p_now timestamptz default now(), p_batch integer default 5000)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_no_response integer;
+  v_completed integer;
+  v_notified integer;
+  v_min_grace numeric;
+begin
+  perform pg_advisory_xact_lock(hashtext('dbr.campaign_completion'));
+  -- 1. M3 went out and the grace period passed without a reply: NO_RESPONSE. At most p_batch
+  -- leads a tick, oldest first, skipping leads another transaction holds (a reply being
+  -- stored): a backlog drains over a few ticks instead of one long tick holding row locks.
+  -- The shortest grace bounds the index range: only M3s older than that can be due.
+  select min(c.no_response_grace_hours) into v_min_grace from public.campaigns c;
+  update public.leads l set contact_status = 'NO_RESPONSE'
+  where l.id in (
+    select x.id from public.leads x
+    join public.campaigns c on c.dataset_id = x.dataset_id
+    where x.contact_status = 'M3_SENT'
+      and x.m3_sent_at <= p_now - v_min_grace * interval '1 hour'
+      and x.m3_sent_at <= p_now - c.no_response_grace_hours * interval '1 hour'
+      and (x.reply_received_at is null or x.reply_received_at < x.m3_sent_at)
+    order by x.m3_sent_at
+    limit p_batch
+    for update of x skip locked
+  );
+  get diagnostics v_no_response = row_count;
+
+  -- 2. Active campaigns none of whose leads can receive anything more (every lead replied,
+  -- finished the sequence, opted out, was archived or cannot be reached): completed, and
+  -- their owner told, in one statement.
+  with done as (
+    update public.datasets d
+    set campaign_status = 'completed', campaign_end_date = greatest(p_now, coalesce(d.campaign_start_date, p_now))
+    from public.campaigns c
+    where d.campaign_status = 'active' and c.dataset_id = d.id and c.started_at is not null and c.started_at <= p_now
+      and exists (select from public.leads l where l.dataset_id = d.id)
+      and not exists (
+        select from public.leads l
+        where l.dataset_id = d.id and not l.archived and not l.opted_out
+          and l.contact_status in ('READY', 'M1_SENT', 'M2_SENT', 'M3_SENT')
+          and not exists (
+            select from public.suppressions s where s.client_id = l.client_id and s.phone_number = l.phone_number
+          )
+      )
+    returning d.id, d.client_id, d.name
+  )
+  select count(*), coalesce(sum(private.notify_staff(
+      done.client_id, 'campaign_completed', 'Campaign completed: ' || done.name,
+      format('Every lead of %s has finished: %s of %s replied, %s booked a call, %s did not respond.',
+        done.name, st.replied, st.total, st.booked, st.no_response),
+      'normal', '/datasets/' || done.id,
+      jsonb_build_object('kind', 'campaign_completed', 'dataset_id', done.id, 'total', st.total,
+        'replied', st.replied, 'booked', st.booked, 'no_response', st.no_response),
+      done.id
+    )), 0)
+  into v_completed, v_notified
+  from done
+  cross join lateral (
+    select count(*) as total,
+      count(*) filter (where l.contact_status in ('REPLIED', 'HOT', 'WARM', 'COLD', 'NOT_INTERESTED', 'CALL_BOOKED',
+        'CONVERTED')) as replied,
+      count(*) filter (where l.contact_status = 'NO_RESPONSE') as no_response,
+      count(*) filter (where l.contact_status in ('CALL_BOOKED', 'CONVERTED')) as booked
+    from public.leads l where l.dataset_id = done.id
+  ) st;
+  return jsonb_build_object('at', p_now, 'no_response', v_no_response, 'completed', v_completed, 'notified', v_notified);
+end
+$$;
+comment on function private.run_campaign_completion(timestamptz, integer) is
+  'pg_cron, every minute: leads whose M3 got no reply within the campaign''s grace period become NO_RESPONSE '
+  '(at most p_batch a tick, oldest first); '
+  'active campaigns with no lead left that can receive anything become completed (campaign_end_date set) '
+  'and their owner is notified.';
+
+revoke all on function private.run_campaign_completion(timestamptz, integer) from public, anon, authenticated;
+grant execute on function private.run_campaign_completion(timestamptz, integer) to service_role;
+
+select private.schedule_cron('campaign-completion', '* * * * *', 'select private.run_campaign_completion()');
