@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from dbr.db import call
 from dbr.errors import DbrError
 from dbr.notifications.render import render_email
 from dbr.providers.email import EmailClient, EmailError
@@ -74,10 +75,8 @@ class Outcome:
 
 async def _begin(pool: AsyncConnectionPool, delivery_id: str) -> dict[str, Any]:
     async with pool.connection() as conn:
-        cur = await conn.execute("select private.notify_delivery_begin(%s) as d", (delivery_id,))
-        row = await cur.fetchone()
-    assert row is not None
-    return dict(row["d"])
+        decision = await call(conn, "private.notify_delivery_begin", p_delivery_id=delivery_id)
+    return dict(decision)
 
 
 async def _result(
@@ -88,9 +87,13 @@ async def _result(
     error: str | None = None,
 ) -> None:
     async with pool.connection() as conn:
-        await conn.execute(
-            "select private.notify_delivery_result(%s, %s, %s, %s)",
-            (delivery_id, status, provider_id, error),
+        await call(
+            conn,
+            "private.notify_delivery_result",
+            p_delivery_id=delivery_id,
+            p_status=status,
+            p_provider_id=provider_id,
+            p_error=error,
         )
 
 
@@ -207,6 +210,4 @@ async def deliver_sms(
 async def queue_digests(pool: AsyncConnectionPool) -> int:
     """What pg_cron runs every 15 minutes (for tools and tests without pg_cron)."""
     async with pool.connection() as conn:
-        cur = await conn.execute("select private.queue_notification_digests() as n")
-        row = await cur.fetchone()
-    return int(row["n"]) if row else 0
+        return int(await call(conn, "private.queue_notification_digests") or 0)

@@ -1,5 +1,6 @@
-"""Fixtures for staff notifications: the email (Resend) stand-in in-process, the Twilio one,
-settings pointing the providers at both, and a small team around one lead."""
+"""Fixtures for staff notifications: the email (Resend) stand-in in-process, settings pointing
+the providers at it and at the shared Twilio stand-in (tests/support/fixtures.py), and a small
+team around one lead."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ import pytest
 from dbr.db import async_pool
 from dbr.dev.standins.email import EmailStandin
 from dbr.settings import Settings
-from tests import outreach_fixtures as fx
-from tests.outreach_fixtures import NOWHERE, make_dataset, make_lead, make_sender, run_pool
 from tests.support import make_user
+from tests.support.outreach import (
+    NOWHERE,
+    make_dataset,
+    make_lead,
+    make_sender,
+    random_number,
+    run_pool,
+)
 from workers.handlers.notify import notify_email, notify_sms
-
-twilio_server, twilio = fx.twilio_server, fx.twilio  # fixtures used here
 
 Conn = psycopg.Connection[Any]
 HANDLERS = {"notify.email": notify_email, "notify.sms": notify_sms}
@@ -78,7 +83,7 @@ def team(db: Conn) -> Team:
         address = f"{role}-{tag}@team.test"
         ids[role] = make_user(db, sender.client_id, role, email=address)
         emails[ids[role]] = address
-    phones = {ids["admin"]: fx.random_number("+4479"), ids["sales_rep"]: fx.random_number("+4479")}
+    phones = {ids["admin"]: random_number("+4479"), ids["sales_rep"]: random_number("+4479")}
     for user_id, phone in phones.items():
         db.execute(
             "update public.client_members set phone = %s where user_id = %s", (phone, user_id)

@@ -43,7 +43,7 @@ def test_hot_lead_reaches_each_person_once_by_email_and_sms(
     assert mail["subject"] == "Hot lead: Ann Lee"
     assert mail["from"] == notify_settings.notify_email_from
     assert "https://app.example.test/" in mail["text"] and mail["html"].startswith("<p>Hi")
-    sms = twilio.fake.sent()
+    sms = twilio.standin.sent()
     assert sorted(m["to"] for m in sms) == sorted(team.phones.values())
     assert {m["from"] for m in sms} == {team.number}
     assert all(m["body"].startswith("Hot lead: Ann Lee") for m in sms)
@@ -55,7 +55,7 @@ def test_hot_lead_reaches_each_person_once_by_email_and_sms(
     make_hot(db, team.lead_id, contact_status="WARM", lead_sentiment="POSITIVE")
     make_hot(db, team.lead_id, contact_status="HOT")
     assert len(notify_jobs(db, team.client_id)) == 5, "nothing more is queued"
-    assert len(email.sent()) == 3 and len(twilio.fake.sent()) == 2
+    assert len(email.sent()) == 3 and len(twilio.standin.sent()) == 2
     titles = db.execute(
         "select user_id, count(*) as n from public.notifications where client_id = %s"
         " and event = 'hot_lead' group by user_id",
@@ -83,7 +83,7 @@ def test_notifications_send_rpc_delivers_on_the_requested_channels(
     assert out["channels"] == ["in_app", "sms"]
     assert [d["channel"] for d in out["deliveries"]] == ["sms"]
     deliver_all(db, notify_settings, team.client_id)
-    [sms] = twilio.fake.sent()
+    [sms] = twilio.standin.sent()
     assert sms["to"] == team.phones[team.rep] and sms["body"].startswith("Please call Ann")
     assert email.sent() == [], "no email was asked for"
     with acting_as(db, team.rep) as c:
@@ -212,7 +212,7 @@ def test_an_sms_whose_answer_was_lost_is_reconciled_not_resent(
             await client.http_client.close()
 
     outcome = run_async(db_url, twice)
-    [sms] = twilio.fake.sent()
+    [sms] = twilio.standin.sent()
     assert outcome.status == "sent" and outcome.provider_id == sms["sid"]
     assert sms["to"] == team.phones[team.rep]
 
@@ -232,7 +232,7 @@ def test_sms_goes_only_to_the_members_phone_as_it_is_at_send_time(
     )
     db.execute("update public.client_members set phone = null where user_id = %s", (team.rep,))
     deliver_all(db, notify_settings, team.client_id)
-    assert [m["to"] for m in twilio.fake.sent()] == [new_phone]
+    assert [m["to"] for m in twilio.standin.sent()] == [new_phone]
     skipped = [d for d in deliveries(db, team.client_id) if d["status"] == "skipped"]
     assert [d["error"] for d in skipped] == ["no phone number"]
 

@@ -6,12 +6,12 @@ the status is no longer HOT). Each person must hear about it once."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from dbr.ai.context import slot_label
-from tests.ai_support import ai_messages, inbound, lead, make_lead, make_world, run_jobs
-from tests.test_ai_booking import LONDON
+from tests.support.ai import ai_messages, inbound, lead, make_lead, make_world, run_jobs
 
-pytest_plugins = ("tests.ai_fixtures",)
+LONDON = ZoneInfo("Europe/London")
 
 
 def test_a_lead_that_books_after_turning_hot_notifies_each_person_once(

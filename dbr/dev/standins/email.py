@@ -24,18 +24,15 @@ are served over HTTP:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from dbr.dev.standins.loopback import LoopbackServer
+from dbr.dev.standins.http import Reply, Request, StandinServer
 from dbr.providers.email import LOCAL_API_KEY
 
 log = logging.getLogger("dbr.dev.standins.email")
@@ -144,7 +141,7 @@ def validate(body: Any) -> dict[str, Any]:
     }
 
 
-class EmailStandin(LoopbackServer):
+class EmailStandin(StandinServer):
     thread_name = "email-standin"
 
     def __init__(
@@ -155,8 +152,28 @@ class EmailStandin(LoopbackServer):
         self._lock = threading.Lock()
         self._state = _State()
 
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
+    def respond(self, request: Request) -> Reply:
+        """One HTTP request: the API or a test control, answered in Resend's error shape."""
+        try:
+            try:
+                body = request.json()
+            except ValueError as exc:
+                raise ResendError(400, "The request body is not valid JSON.") from exc
+            if request.path.startswith("/_standin/"):
+                status, out = self.control(request.method, request.path, request.query, body)
+            elif request.path == "/emails" and request.method == "POST":
+                status, out = self.send(
+                    request.headers.get("authorization"),
+                    request.headers.get("idempotency-key"),
+                    body,
+                )
+            elif request.path.startswith("/emails/") and request.method == "GET":
+                status, out = self.get(request.path.removeprefix("/emails/"))
+            else:
+                raise ResendError(404, "Not found", "not_found")
+        except ResendError as exc:
+            status, out = exc.status, exc.body()
+        return Reply(status, out)
 
     @property
     def base_url(self) -> str:
@@ -262,63 +279,15 @@ class EmailStandin(LoopbackServer):
         raise ResendError(404, "Not found", "not_found")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: EmailStandin
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
-
-    def _serve(self, method: str) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError as exc:
-                raise ResendError(400, "The request body is not valid JSON.") from exc
-            if url.path.startswith("/_standin/"):
-                status, out = self.owner.control(method, url.path, parse_qs(url.query), body)
-            elif url.path == "/emails" and method == "POST":
-                status, out = self.owner.send(
-                    self.headers.get("Authorization"), self.headers.get("Idempotency-Key"), body
-                )
-            elif url.path.startswith("/emails/") and method == "GET":
-                status, out = self.owner.get(url.path.removeprefix("/emails/"))
-            else:
-                raise ResendError(404, "Not found", "not_found")
-        except ResendError as exc:
-            status, out = exc.status, exc.body()
-        data = json.dumps(out).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local stand-in for Resend's email API.")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    fake = EmailStandin(host=args.host, port=args.port).start()
-    log.info("email (Resend) stand-in on %s", fake.base_url)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        fake.stop()
+    standin = EmailStandin(host=args.host, port=args.port)
+    log.info("email (Resend) stand-in on http://%s:%s", args.host, args.port)
+    standin.serve_forever()
 
 
 if __name__ == "__main__":
