@@ -11,11 +11,18 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import calcom, datasets, health, me, messages
+from api.routes import calcom, datasets, health, me, messages, users
 from dbr.db import async_pool
 from dbr.settings import Settings, get_settings
 
-ROUTERS = [health.router, me.router, calcom.router, messages.router, datasets.router]
+ROUTERS = [
+    health.router,
+    me.router,
+    calcom.router,
+    messages.router,
+    datasets.router,
+    users.router,
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

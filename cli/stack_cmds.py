@@ -216,7 +216,7 @@ def status() -> None:
 def url(
     what: str = typer.Argument(
         "api",
-        help="api | db | functions | twilio | anthropic | calcom | email (the local stand-ins)",
+        help="api | db | functions | twilio | anthropic | calcom | email | auth (local stand-ins)",
     ),
 ) -> None:
     """Print the local URL of a part of the stack (the ports come from the settings)."""
@@ -232,6 +232,7 @@ def url(
         "anthropic": f"http://127.0.0.1:{settings.anthropic_standin_port}",
         "calcom": f"http://127.0.0.1:{settings.calcom_standin_port}",
         "email": f"http://127.0.0.1:{settings.email_standin_port}",
+        "auth": f"http://127.0.0.1:{settings.auth_standin_port}",
     }
     if what not in urls:
         console.print(f"[red]unknown part {what!r}; one of: {', '.join(urls)}[/]")

@@ -35,6 +35,7 @@ def mint_token(
     email: str | None = None,
     role: str = "authenticated",
     ttl_seconds: int = 3600,
+    extra_claims: dict[str, Any] | None = None,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -48,6 +49,8 @@ def mint_token(
         claims["sub"] = str(user_id)
     if email:
         claims["email"] = email
+    if extra_claims:
+        claims.update(extra_claims)
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 

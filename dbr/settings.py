@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     database_url: str = Field("", validation_alias="SUPABASE_DB_URL")
     supabase_url: str | None = None
     supabase_service_role_key: str | None = None
+    supabase_anon_key: str | None = None
+    # Where an invitation link sends the user to set a password (the frontend's page).
+    invite_redirect_url: str | None = None
     jwt_secret: str = Field(LOCAL_JWT_SECRET, validation_alias="SUPABASE_JWT_SECRET")
     jwks_url: str | None = Field(None, validation_alias="SUPABASE_JWKS_URL")
     jwt_audience: str = "authenticated"
@@ -41,6 +44,7 @@ class Settings(BaseSettings):
     anthropic_standin_port: int = 54341
     calcom_standin_port: int = 54342
     email_standin_port: int = 54344
+    auth_standin_port: int = 54343  # local Supabase Auth (GoTrue) stand-in
 
     # Uploads/exports storage: "local" (disk) or "supabase" (Storage API).
     storage_backend: str = "local"

@@ -10,6 +10,7 @@ from dbr.dev.stack import Service, deno_bin, python_cmd
 from dbr.providers import email as email_provider
 from dbr.providers import twilio as twilio_provider
 from dbr.settings import Settings
+from dbr.team import auth_admin
 
 # Only for the local Cal.com stand-in (never used when a real Cal.com key is configured).
 LOCAL_CALCOM_WEBHOOK_SECRET = "local-calcom-standin-webhook-secret"
@@ -32,6 +33,16 @@ def services(settings: Settings) -> list[Service]:
             settings.api_port,
         )
     )
+    if auth_admin.uses_standin(settings):
+        svcs.append(
+            Service(
+                "auth-standin",
+                python_cmd(
+                    "-m", "dbr.dev.standins.auth", "--port", str(settings.auth_standin_port)
+                ),
+                settings.auth_standin_port,
+            )
+        )
     if not settings.anthropic_api_key:
         svcs.append(
             Service(

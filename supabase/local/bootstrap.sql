@@ -151,3 +151,79 @@ begin
   end if;
 end
 $$;
+
+-- auth.users columns GoTrue keeps and the local Auth stand-in uses (invite links, bans) ------
+do $$
+declare
+  v_col text;
+  v_type text;
+begin
+  for v_col, v_type in values ('confirmation_token', 'varchar(255)'), ('confirmation_sent_at', 'timestamptz'),
+    ('recovery_token', 'varchar(255)'), ('recovery_sent_at', 'timestamptz'), ('banned_until', 'timestamptz')
+  loop
+    if not exists (
+      select from information_schema.columns
+      where table_schema = 'auth' and table_name = 'users' and column_name = v_col
+    ) then
+      execute format('alter table auth.users add column %I %s', v_col, v_type);
+    end if;
+  end loop;
+end
+$$;
+
+-- vault ---------------------------------------------------------------------------------
+-- Supabase Vault where the extension exists; otherwise the same interface (vault.secrets,
+-- vault.create_secret, vault.update_secret, vault.decrypted_secrets) over pgcrypto, with the
+-- key in a table only the superuser can read. Nothing in vault is granted to the API roles, and
+-- the functions run with the caller's rights (so only privileged logins can use them).
+do $$
+begin
+  if exists (select from pg_namespace where nspname = 'vault') then
+    return;
+  end if;
+  if exists (select from pg_available_extensions where name = 'supabase_vault') then
+    create extension supabase_vault;
+    return;
+  end if;
+  create schema vault;
+  revoke all on schema vault from public;
+  create table vault.local_key (id boolean primary key default true check (id), key text not null);
+  insert into vault.local_key (key) values (encode(extensions.gen_random_bytes(32), 'hex'));
+  create table vault.secrets (
+    id uuid primary key default extensions.gen_random_uuid(),
+    name text unique,
+    description text not null default '',
+    secret text not null,
+    key_id uuid,
+    nonce bytea,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now()
+  );
+  create function vault.create_secret(
+    new_secret text, new_name text default null, new_description text default '', new_key_id uuid default null
+  ) returns uuid language sql set search_path = '' as $f$
+    insert into vault.secrets (name, description, secret, key_id)
+    values (new_name, coalesce(new_description, ''),
+            encode(extensions.pgp_sym_encrypt(new_secret, (select key from vault.local_key)), 'base64'),
+            new_key_id)
+    returning id
+  $f$;
+  create function vault.update_secret(
+    secret_id uuid, new_secret text default null, new_name text default null,
+    new_description text default null, new_key_id uuid default null
+  ) returns void language sql set search_path = '' as $f$
+    update vault.secrets s set
+      secret = coalesce(encode(extensions.pgp_sym_encrypt(new_secret, (select key from vault.local_key)), 'base64'), s.secret),
+      name = coalesce(new_name, s.name),
+      description = coalesce(new_description, s.description),
+      key_id = coalesce(new_key_id, s.key_id),
+      updated_at = now()
+    where s.id = secret_id
+  $f$;
+  create view vault.decrypted_secrets as
+    select s.*, extensions.pgp_sym_decrypt(decode(s.secret, 'base64'), k.key) as decrypted_secret
+    from vault.secrets s cross join vault.local_key k;
+  revoke all on all tables in schema vault from public;
+  revoke all on all functions in schema vault from public;
+end
+$$;

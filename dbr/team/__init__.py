@@ -1,0 +1,2 @@
+"""Team: members and invitations (Supabase Auth), client settings, per-client credentials and
+integration health."""
