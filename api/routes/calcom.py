@@ -32,16 +32,18 @@ from dbr.bookings.service import MAX_DAYS_AHEAD, book_for_lead, slots_for_client
 from dbr.db import as_caller
 from dbr.errors import DbrError
 from dbr.providers.calcom import CalcomClient, CalcomError, calcom_client, zone
+from dbr.team.credentials import client_calcom
 
 router = APIRouter(prefix="/api/calcom", tags=["calcom"])
 
 
-def calcom_dep(request: Request) -> CalcomClient:
-    """The app's Cal.com client (the stand-in when no CALCOM_API_KEY is set)."""
+async def calcom_dep(request: Request, caller: CallerDep, pool: PoolDep) -> CalcomClient:
+    """The caller's client's own Cal.com account when it connected one, else the app's client
+    (the stand-in when no CALCOM_API_KEY is set)."""
     state = request.app.state
     if getattr(state, "calcom", None) is None:
         state.calcom = calcom_client(state.settings)
-    return state.calcom
+    return await client_calcom(pool, state.settings, caller, state.calcom)
 
 
 CalcomDep = Annotated[CalcomClient, Depends(calcom_dep)]

@@ -36,6 +36,7 @@ log = logging.getLogger("dbr.calcom")
 
 SLOTS_API_VERSION = "2024-09-04"
 BOOKINGS_API_VERSION = "2024-08-13"
+EVENT_TYPES_API_VERSION = "2024-06-14"
 CLOUD_BASE_URL = "https://api.cal.com/v2"
 CLOUD_BOOKING_PAGE = "https://app.cal.com/booking"
 # The stand-in's built-in event type: used when the client has none configured and no key is set.
@@ -253,6 +254,19 @@ class CalcomClient:
         if "data" not in body:
             raise CalcomError("Cal.com answered without data", code="invalid_response")
         return body["data"]
+
+    # ------------------------------------------------------------------ event types
+
+    async def get_event_type(self, event_type_id: int) -> dict[str, Any]:
+        """GET /v2/event-types/{id}: the event type (id, title, slug, lengthInMinutes, ...)."""
+        data = await self._request(
+            "GET", f"/event-types/{int(event_type_id)}", version=EVENT_TYPES_API_VERSION
+        )
+        if not isinstance(data, dict):
+            raise CalcomError(
+                "Cal.com answered an event type that is not an object", code="invalid_response"
+            )
+        return data
 
     # ------------------------------------------------------------------ slots
 

@@ -672,7 +672,7 @@ comment on table private.client_integrations is
 comment on column private.client_integrations.secret_id is
   'vault.secrets id of a JSON object: {"auth_token"} (Twilio) or {"api_key"} (Cal.com, Anthropic). Null: platform credentials.';
 comment on column private.client_integrations.config is
-  'Non-secret settings: twilio {account_sid, subaccount}, calcom {event_type_id, calendar_name}, anthropic {model}.';
+  'Non-secret settings: twilio {account_sid}, calcom {event_type_id, calendar_name}, anthropic {model}.';
 comment on column private.client_integrations.last_error is 'Error text of the last failed test (null after a success).';
 alter table private.client_integrations enable row level security;
 revoke all on private.client_integrations from public, anon, authenticated;
@@ -749,7 +749,7 @@ begin
     perform private.raise_error(400, 'account_sid must be a Twilio Account SID (AC + 32 hex)',
       jsonb_build_object('key', 'account_sid'));
   end if;
-  if p_auth_token is not null and p_auth_token !~ '^[0-9a-zA-Z]{32}$' then
+  if p_auth_token is null or p_auth_token !~ '^[0-9a-zA-Z]{32}$' then
     perform private.raise_error(400, 'auth_token must be the 32-character Twilio auth token',
       jsonb_build_object('key', 'auth_token'));
   end if;
@@ -774,20 +774,18 @@ begin
     twilio_phone_number = coalesce(p_phone_number, c.twilio_phone_number),
     twilio_messaging_service_sid = p_messaging_service_sid
   where c.id = v_client_id;
-  -- Without an auth token the account is a subaccount of the platform's Twilio account.
-  perform private.store_integration(v_client_id, 'twilio',
-    case when p_auth_token is null then null else jsonb_build_object('auth_token', p_auth_token) end,
-    jsonb_build_object('account_sid', p_account_sid, 'subaccount', p_auth_token is null));
+  perform private.store_integration(v_client_id, 'twilio', jsonb_build_object('auth_token', p_auth_token),
+    jsonb_build_object('account_sid', p_account_sid));
   return public.get_integrations();
 end
 $$;
 comment on function private.connect_twilio(text, text, text, text) is 'Body of public.connect_twilio.';
 
--- Admins connect the client's own Twilio account: account_sid + auth_token, or account_sid
--- alone for a subaccount of the platform's account; the sender is a number or a Messaging Service.
+-- Admins connect the client's own Twilio account (or a subaccount: its own SID and token); the
+-- sender is a number or a Messaging Service of that account.
 create function public.connect_twilio(
   account_sid text,
-  auth_token text default null,
+  auth_token text,
   phone_number text default null,
   messaging_service_sid text default null
 ) returns jsonb
@@ -1016,9 +1014,11 @@ comment on function private.integration_credentials(uuid, text) is
 revoke all on function private.integration_credentials(uuid, text) from public, anon, authenticated;
 grant execute on function private.integration_credentials(uuid, text) to service_role;
 
--- Webhooks only: the Twilio auth token that signs webhooks for the number a message was sent
--- to (the client's own account), or null for the platform's.
-create function private.twilio_webhook_token(p_to text) returns text
+-- Webhooks only: the auth token Twilio signed this webhook with. The client is the one the
+-- message belongs to (inbound: the To number or Messaging Service; status callback: the message's
+-- SID, else the From number), never one the sender names: a client's own token verifies only
+-- its own traffic. Null: the client has no account of its own, the platform's token applies.
+create function private.twilio_webhook_token(p_params jsonb) returns text
 language sql
 stable
 security definer
@@ -1026,12 +1026,19 @@ set search_path = ''
 as $$
   select private.integration_credentials(c.id, 'twilio') ->> 'auth_token'
   from public.clients c
-  where c.twilio_phone_number = p_to
+  where c.id = coalesce(
+    (select m.client_id from public.messages m
+     where m.twilio_sid = p_params ->> 'MessageSid' and m.direction = 'outbound'),
+    (select c2.id from public.clients c2 where c2.twilio_phone_number = private.sms_e164(p_params ->> 'To')),
+    (select c2.id from public.clients c2
+     where c2.twilio_messaging_service_sid = nullif(p_params ->> 'MessagingServiceSid', '')
+     order by c2.id limit 1),
+    (select c2.id from public.clients c2 where c2.twilio_phone_number = private.sms_e164(p_params ->> 'From')))
 $$;
-comment on function private.twilio_webhook_token(text) is
-  'The auth token of the client owning the To number when it has its own Twilio account; null: the platform''s.';
-revoke all on function private.twilio_webhook_token(text) from public, anon, authenticated;
-grant execute on function private.twilio_webhook_token(text) to service_role;
+comment on function private.twilio_webhook_token(jsonb) is
+  'The auth token of the client a Twilio webhook concerns when it has its own Twilio account; null: the platform''s.';
+revoke all on function private.twilio_webhook_token(jsonb) from public, anon, authenticated;
+grant execute on function private.twilio_webhook_token(jsonb) to service_role;
 
 create function private.record_integration_test(p_client_id uuid, p_service text, p_ok boolean, p_error text)
 returns void

@@ -1,7 +1,7 @@
 -- Per-client credentials: kept in Vault, readable only by the workers, never by a user role,
 -- never in any answer; integration status and the test job.
 begin;
-select plan(22);
+select plan(24);
 
 select * from tests.create_world() \gset
 \set token 'f0e1d2c3b4a5968778695a4b3c2d1e0f'
@@ -37,7 +37,7 @@ select tests.throws_status('select * from vault.secrets', 403, null, 'nor vault.
 select tests.throws_status('select * from vault.decrypted_secrets', 403, null, 'nor vault.decrypted_secrets');
 select tests.throws_status(format('select private.integration_credentials(%L, %L)', :'client_a', 'twilio'), 403, null,
   'nor call the workers'' lookup');
-select tests.throws_status(format('select private.twilio_webhook_token(%L)', '+447700900321'), 403, null,
+select tests.throws_status(format('select private.twilio_webhook_token(%L)', '{"To": "+447700900321"}'), 403, null,
   'nor the webhook''s');
 select tests.clear_authentication();
 select tests.authenticate_as(:'b_admin');
@@ -51,7 +51,12 @@ select tests.clear_authentication();
 -- The workers' view (the service login).
 select is(private.integration_credentials(:'client_a', 'twilio') ->> 'auth_token', :'token',
   'the workers read the token from Vault');
-select is(private.twilio_webhook_token('+447700900321'), :'token', 'the webhook finds the token by the To number');
+select is(private.twilio_webhook_token('{"To": "+447700900321", "Body": "hi"}'), :'token',
+  'the webhook finds the token of an inbound message by its To number');
+select is(private.twilio_webhook_token(jsonb_build_object('To', '+447911000001', 'From', '+447700900321', 'MessageStatus', 'delivered')), :'token',
+  'and of a status callback by its sender');
+select is(private.twilio_webhook_token('{"To": "+447700900555", "AccountSid": "AC0123456789abcdef0123456789abcdef"}'), null,
+  'naming the client''s account is not enough: another number gets the platform''s token');
 select ok(not exists (select 1 from vault.secrets where secret like '%' || :'token' || '%'),
   'Vault stores it encrypted');
 select is(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-DOMAINS = ("ai", "notify", "sms")
+DOMAINS = ("ai", "notify", "sms", "team")
 
 
 def load(kinds: Iterable[str] | None = None) -> None:

@@ -27,8 +27,7 @@ from dbr.ai.service import (
     run_draft,
     run_reply,
 )
-from dbr.providers.anthropic import anthropic_client
-from dbr.providers.calcom import calcom_client
+from dbr.team.credentials import ClientCredentials
 from workers.jobs import Context, Job, PermanentError, RetryableError, handler
 
 log = logging.getLogger("workers.ai")
@@ -36,14 +35,20 @@ log = logging.getLogger("workers.ai")
 _PERMANENT_STATUSES = {400, 401, 403, 404, 413, 422}
 
 
-def _deps(ctx: Context) -> AiDeps:
-    client = ctx.clients.get("anthropic")
-    if client is None:
-        client = ctx.clients["anthropic"] = anthropic_client(ctx.settings)
-    calcom = ctx.clients.get("calcom")
-    if calcom is None:
-        calcom = ctx.clients["calcom"] = calcom_client(ctx.settings)
-    return AiDeps(pool=ctx.pool, settings=ctx.settings, anthropic=client, calcom=calcom)
+async def _deps(ctx: Context, job: Job) -> AiDeps:
+    """Claude and Cal.com with the job's client's own credentials, or the platform's."""
+    creds = ctx.clients.get("credentials")
+    if creds is None:
+        platform = {k: ctx.clients.get(k) for k in ("anthropic", "calcom")}
+        creds = ctx.clients["credentials"] = ClientCredentials(
+            ctx.pool, ctx.settings, platform=platform
+        )
+    return AiDeps(
+        pool=ctx.pool,
+        settings=ctx.settings,
+        anthropic=await creds.anthropic(job.client_id),
+        calcom=await creds.calcom(job.client_id),
+    )
 
 
 def _retry_after(exc: BaseException) -> int | None:
@@ -83,7 +88,7 @@ async def ai_reply(job: Job, ctx: Context) -> dict[str, Any]:
     inbound_message_id = str(job.payload["inbound_message_id"])
     try:
         return await run_reply(
-            _deps(ctx),
+            await _deps(ctx, job),
             conversation_id=conversation_id,
             inbound_message_id=inbound_message_id,
             job_id=job.id,
@@ -97,7 +102,9 @@ async def ai_reply(job: Job, ctx: Context) -> dict[str, Any]:
 async def ai_draft(job: Job, ctx: Context) -> dict[str, Any]:
     conversation_id = str(job.payload["conversation_id"])
     try:
-        return await run_draft(_deps(ctx), conversation_id=conversation_id, job_id=job.id)
+        return await run_draft(
+            await _deps(ctx, job), conversation_id=conversation_id, job_id=job.id
+        )
     except Skipped as exc:
         raise PermanentError(f"no draft: {exc.reason}") from exc
     except anthropic.APIStatusError as exc:
@@ -114,7 +121,7 @@ async def ai_classify_opt_out(job: Job, ctx: Context) -> dict[str, Any]:
     # Transient failures retry with the job's backoff; a request we got wrong is permanent.
     try:
         return await run_classify_opt_out(
-            _deps(ctx),
+            await _deps(ctx, job),
             conversation_id=str(job.payload["conversation_id"]),
             inbound_message_id=str(job.payload["inbound_message_id"]),
         )

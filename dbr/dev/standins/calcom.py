@@ -6,6 +6,7 @@ It speaks Cal.com's wire format for what this product uses:
   GET  /v2/bookings/{uid}
   POST /v2/bookings/{uid}/cancel
   POST /v2/bookings/{uid}/reschedule
+  GET  /v2/event-types/{id}            (cal-api-version 2024-06-14)
 and, like Cal.com, refuses a call without the endpoint's pinned `cal-api-version` (the real API
 then routes to an older endpoint version that rejects today's requests). Bookings are checked
 against open slots (weekdays 09:00-17:00 host time, one booking per slot), so double-booking
@@ -44,6 +45,7 @@ from zoneinfo import ZoneInfo
 from dbr.dev.standins.http import Reply, Request, StandinServer
 from dbr.providers.calcom import (
     BOOKINGS_API_VERSION,
+    EVENT_TYPES_API_VERSION,
     SLOTS_API_VERSION,
     STANDIN_EVENT_TYPE_ID,
 )
@@ -615,6 +617,22 @@ class CalcomStandin(StandinServer):
         version = headers.get("cal-api-version")
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
             raise CalcomApiError(401, "UnauthorizedException", "Invalid Access Token.")
+        m = re.fullmatch(r"/v2/event-types/([0-9]+)", path)
+        if m and method == "GET":
+            if version != EVENT_TYPES_API_VERSION:
+                raise CalcomApiError(404, "NotFoundException", f"Cannot GET {path}")
+            found = self.event_types.get(int(m.group(1)))
+            if found is None:
+                raise CalcomApiError(404, "NotFoundException", f"Event type {m.group(1)} not found")
+            return 200, {
+                "status": "success",
+                "data": {
+                    "id": found.id,
+                    "title": found.title,
+                    "slug": found.slug,
+                    "lengthInMinutes": found.length,
+                },
+            }
         if path == "/v2/slots" and method == "GET":
             if version != SLOTS_API_VERSION:
                 # Without 2024-09-04 Cal.com routes to the 2024-04-15 slots controller, which

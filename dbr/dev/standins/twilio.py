@@ -7,6 +7,12 @@ Speaks the real wire format, so the real `twilio` SDK talks to it unchanged (poi
   GET  /2010-04-01/Accounts/{Sid}/Messages/{Sid}.json  fetch
   GET  /2010-04-01/Accounts/{Sid}/Messages.json        list, filters To/From/DateSent[<>=],
                                                        newest first, Twilio's paging fields
+  GET  /2010-04-01/Accounts/{Sid}/IncomingPhoneNumbers.json?PhoneNumber=   the account's number
+
+Besides its own account it can host more (a client's own Twilio account: `add_account`, or
+POST /_standin/accounts {"sid", "token", "numbers"}); each authenticates with its own token,
+and its messages' callbacks and its numbers' inbound replies are signed with that token, as
+Twilio signs with the token of the account that owns the number.
 
 It then behaves like Twilio after a send: status callbacks (queued, sent, delivered, or
 undelivered for numbers marked so) are POSTed to the message's StatusCallback with a valid
@@ -38,6 +44,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
 import itertools
 import logging
 import re
@@ -198,10 +205,24 @@ class TwilioStandin:
     failures: list[Failure] = field(default_factory=list)
     to_errors: dict[str, int] = field(default_factory=dict)
     undeliverable: set[str] = field(default_factory=set)
+    accounts: dict[str, str] = field(default_factory=dict)  # more accounts: SID -> auth token
+    number_owner: dict[str, str] = field(default_factory=dict)  # number -> SID (else ours)
     _session: aiohttp.ClientSession | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _seq: Iterator[int] = field(default_factory=itertools.count)
     _release: asyncio.Event | None = None
+
+    def add_account(self, sid: str, token: str, numbers: list[str] | None = None) -> None:
+        """Another Twilio account (a client's own), owning `numbers`."""
+        self.accounts[sid] = token
+        for number in numbers or []:
+            self.number_owner[number] = sid
+
+    def token_of(self, sid: str) -> str | None:
+        return self.auth_token if sid == self.account_sid else self.accounts.get(sid)
+
+    def owner_of(self, number: str | None) -> str:
+        return self.number_owner.get(number or "", self.account_sid)
 
     def _released(self) -> asyncio.Event:
         if self._release is None:
@@ -223,6 +244,8 @@ class TwilioStandin:
         app.router.add_post(acct + "/Messages.json", self.create_message)
         app.router.add_get(acct + "/Messages.json", self.list_messages)
         app.router.add_get(acct + "/Messages/{sid}.json", self.fetch_message)
+        app.router.add_get(acct + "/IncomingPhoneNumbers.json", self.list_numbers)
+        app.router.add_post("/_standin/accounts", self.ctl_accounts)
         app.router.add_get("/_standin/messages", self.ctl_messages)
         app.router.add_delete("/_standin/messages", self.ctl_reset)
         app.router.add_post("/_standin/failures", self.ctl_failures)
@@ -251,7 +274,9 @@ class TwilioStandin:
     # ------------------------------------------------------------------ Messages API
 
     def _authorised(self, request: web.Request) -> bool:
-        if request.match_info["account"] != self.account_sid:
+        account = request.match_info["account"]
+        token = self.token_of(account)
+        if token is None:
             return False
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic "):
@@ -260,17 +285,18 @@ class TwilioStandin:
             user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return False
-        return user == self.account_sid and secrets.compare_digest(pw, self.auth_token)
+        return user == account and secrets.compare_digest(pw, token)
 
-    def _uri(self, sid: str | None = None) -> str:
-        base = f"{API}/Accounts/{self.account_sid}/Messages"
+    def _uri(self, sid: str | None = None, account: str | None = None) -> str:
+        base = f"{API}/Accounts/{account or self.account_sid}/Messages"
         return f"{base}/{sid}.json" if sid else f"{base}.json"
 
     def _public(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The resource as Twilio renders it (internal bookkeeping fields dropped)."""
         sid = msg["sid"]
+        account = msg.get("account_sid") or self.account_sid
         return {
-            "account_sid": self.account_sid,
+            "account_sid": account,
             "api_version": "2010-04-01",
             "body": msg["body"],
             "date_created": _rfc2822(msg["date_created"]),
@@ -288,11 +314,11 @@ class TwilioStandin:
             "sid": sid,
             "status": msg["status"],
             "subresource_uris": {
-                "media": f"{API}/Accounts/{self.account_sid}/Messages/{sid}/Media.json",
-                "feedback": f"{API}/Accounts/{self.account_sid}/Messages/{sid}/Feedback.json",
+                "media": f"{API}/Accounts/{account}/Messages/{sid}/Media.json",
+                "feedback": f"{API}/Accounts/{account}/Messages/{sid}/Feedback.json",
             },
             "to": msg["to"],
-            "uri": self._uri(sid),
+            "uri": self._uri(sid, account),
         }
 
     async def create_message(self, request: web.Request) -> web.StreamResponse:
@@ -326,6 +352,7 @@ class TwilioStandin:
         msg: dict[str, Any] = {
             "seq": next(self._seq),
             "sid": new_sid(),
+            "account_sid": request.match_info["account"],
             "to": to,
             "from": from_,
             "messaging_service_sid": service,
@@ -375,7 +402,12 @@ class TwilioStandin:
         if not self._authorised(request):
             return _error(20003)
         q = request.query
-        rows = sorted(self.messages.values(), key=lambda m: m["seq"], reverse=True)
+        account = request.match_info["account"]
+        rows = sorted(
+            (m for m in self.messages.values() if m.get("account_sid", account) == account),
+            key=lambda m: m["seq"],
+            reverse=True,
+        )
         if q.get("To"):
             rows = [m for m in rows if m["to"] == q["To"]]
         if q.get("From"):
@@ -435,8 +467,9 @@ class TwilioStandin:
             await self._status_callback(msg, status)
 
     async def _status_callback(self, msg: dict[str, Any], status: str) -> None:
+        account = msg.get("account_sid") or self.account_sid
         params = {
-            "AccountSid": self.account_sid,
+            "AccountSid": account,
             "ApiVersion": "2010-04-01",
             "From": msg["from"] or "",
             "MessageSid": msg["sid"],
@@ -449,11 +482,14 @@ class TwilioStandin:
             params["MessagingServiceSid"] = msg["messaging_service_sid"]
         if status == "undelivered":
             params["ErrorCode"] = str(msg["error_code"])
-        await self._deliver(msg["status_callback"], params, kind="status")
+        await self._deliver(msg["status_callback"], params, kind="status", account=account)
 
-    async def _deliver(self, url: str, params: dict[str, str], *, kind: str) -> tuple[int, str]:
+    async def _deliver(
+        self, url: str, params: dict[str, str], *, kind: str, account: str | None = None
+    ) -> tuple[int, str]:
+        token = self.token_of(account or self.account_sid) or self.auth_token
         try:
-            status, text = await post_signed(self._http(), url, self.auth_token, params)
+            status, text = await post_signed(self._http(), url, token, params)
         except (aiohttp.ClientError, TimeoutError) as exc:
             status, text = 0, f"{exc.__class__.__name__}: {exc}"
         self.callback_log.append({"kind": kind, "url": url, "params": params, "status": status})
@@ -467,10 +503,9 @@ class TwilioStandin:
         target = url or self.inbound_url
         if not target:
             raise ValueError("no inbound webhook URL configured")
-        params = inbound_params(
-            account_sid=self.account_sid, from_=from_, to=to, body=body, **extra
-        )
-        status, text = await self._deliver(target, params, kind="inbound")
+        account = self.owner_of(to)
+        params = inbound_params(account_sid=account, from_=from_, to=to, body=body, **extra)
+        status, text = await self._deliver(target, params, kind="inbound", account=account)
         return {"status": status, "body": text, "params": params}
 
     # ------------------------------------------------------------------ control endpoints
@@ -517,6 +552,45 @@ class TwilioStandin:
         self.failures.extend(Failure(status, code or default_code, mode) for _ in range(next))
         self.to_errors.update(to or {})
         self.undeliverable.update(undeliverable or [])
+
+    async def list_numbers(self, request: web.Request) -> web.Response:
+        """The account's incoming numbers matching PhoneNumber (a number not given to another
+        account belongs to the stand-in's own)."""
+        if not self._authorised(request):
+            return _error(20003)
+        account = request.match_info["account"]
+        number = request.query.get("PhoneNumber", "")
+        rows = []
+        if number and self.owner_of(number) == account:
+            rows.append(
+                {
+                    "sid": "PN" + hashlib.md5(number.encode()).hexdigest(),
+                    "account_sid": account,
+                    "phone_number": number,
+                    "friendly_name": number,
+                    "capabilities": {"sms": True, "mms": False, "voice": True},
+                    "sms_url": self.inbound_url or "",
+                }
+            )
+        uri = f"{API}/Accounts/{account}/IncomingPhoneNumbers.json"
+        return web.json_response(
+            {
+                "incoming_phone_numbers": rows,
+                "page": 0,
+                "page_size": 50,
+                "uri": uri,
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "start": 0,
+                "end": max(len(rows) - 1, 0),
+            }
+        )
+
+    async def ctl_accounts(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.add_account(str(spec["sid"]), str(spec["token"]), list(spec.get("numbers") or []))
+        return web.json_response({"accounts": sorted(self.accounts)})
 
     async def ctl_config(self, request: web.Request) -> web.Response:
         spec = await request.json()

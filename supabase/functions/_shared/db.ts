@@ -39,3 +39,13 @@ export async function callIngest(fn: IngestFunction, jsonText: string): Promise<
   ]);
   return rows[0]?.result ?? null;
 }
+
+/** The auth token of the client a Twilio webhook concerns when that client connected its own
+ * Twilio account (private.twilio_webhook_token, read from Vault); null: the platform's token. */
+export async function clientTwilioToken(params: Record<string, string>): Promise<string | null> {
+  const rows = await connection().unsafe(
+    "select private.twilio_webhook_token($1::text::jsonb) as token",
+    [JSON.stringify(params)],
+  );
+  return (rows[0]?.token as string | null | undefined) ?? null;
+}

@@ -2,8 +2,9 @@
 //
 // 1. Check X-Twilio-Signature over the PUBLIC URL Twilio called (PUBLIC_WEBHOOK_BASE_URL +
 //    /twilio-webhook + the query string; behind Supabase's gateway the function sees an
-//    internal URL) and the form fields, with TWILIO_AUTH_TOKEN. Wrong or missing: 403, and
-//    nothing is stored.
+//    internal URL) and the form fields, with the auth token of the client the message belongs
+//    to when it connected its own Twilio account (private.twilio_webhook_token), else the
+//    platform's TWILIO_AUTH_TOKEN. Wrong or missing: 403, and nothing is stored.
 // 2. Hand the fields to private.ingest_twilio_webhook (idempotent on MessageSid for inbound
 //    SMS, on MessageSid + status for callbacks), once.
 // 3. Answer empty TwiML at once; the AI reply and notifications are jobs, not done here.
@@ -18,7 +19,7 @@
 // An inbound message (Body or SmsStatus=received) without a From number is refused with 400
 // and nothing is stored: without the sender it belongs to no lead and cannot be answered.
 
-import { callIngest } from "../_shared/db.ts";
+import { callIngest, clientTwilioToken } from "../_shared/db.ts";
 import { SIGNATURE_HEADER, validSignature } from "./signature.ts";
 
 /** Hands Twilio's form fields, as one JSON object, to the idempotent ingest function. */
@@ -32,6 +33,8 @@ const MAX_BODY_BYTES = 64 * 1024; // an SMS webhook is a few hundred bytes
 
 export interface HandlerDeps {
   authToken: () => string | undefined;
+  /** The token of the client these fields concern, when it has its own Twilio account. */
+  clientToken?: (params: Record<string, string>) => Promise<string | null>;
   publicBaseUrl: () => string | undefined;
   ingest: Ingest;
 }
@@ -81,7 +84,13 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       return text(413, "Body too large.");
     }
     const form = new URLSearchParams(raw);
-    const token = deps.authToken();
+    let token: string | undefined;
+    try {
+      token = (await deps.clientToken?.(Object.fromEntries(form))) ?? deps.authToken();
+    } catch (err) {
+      console.error("twilio-webhook: could not look up the client's Twilio token:", err);
+      return text(500, "Temporary failure; please retry.");
+    }
     if (!token) {
       console.error("twilio-webhook: TWILIO_AUTH_TOKEN is not set; refusing every delivery");
     }
@@ -118,6 +127,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
 
 const fromEnv = createHandler({
   authToken: () => Deno.env.get("TWILIO_AUTH_TOKEN"),
+  clientToken: clientTwilioToken,
   // On Supabase, SUPABASE_URL is set for every function: its /functions/v1 is the public base.
   publicBaseUrl: () =>
     Deno.env.get("PUBLIC_WEBHOOK_BASE_URL") ??

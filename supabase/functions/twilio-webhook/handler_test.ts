@@ -136,3 +136,55 @@ Deno.test("private.raise_error's 4xx (SQLSTATE PGRST) is answered as that status
   assert.equal(res.status, 400);
   await res.body?.cancel();
 });
+
+Deno.test("a client with its own Twilio account: only its token verifies its webhooks", async () => {
+  const stored: Record<string, string>[] = [];
+  const seen: Record<string, string>[] = [];
+  const handler = createHandler({
+    authToken: () => TOKEN,
+    clientToken: (params) => {
+      seen.push(params);
+      return Promise.resolve(params.To === FIELDS.To ? "client-own-token" : null);
+    },
+    publicBaseUrl: () => PUBLIC_BASE,
+    ingest: (params) => {
+      stored.push(params);
+      return Promise.resolve({ action: "stored" });
+    },
+  });
+  const url = `${PUBLIC_BASE}/twilio-webhook`;
+  const body = new URLSearchParams(FIELDS);
+  const post = async (token: string) =>
+    handler(
+      new Request("http://127.0.0.1:9999/twilio-webhook", {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "X-Twilio-Signature": await computeSignature(token, url, body),
+        },
+        body: body.toString(),
+      }),
+    );
+  assert.equal((await post(TOKEN)).status, 403, "the platform's token no longer verifies it");
+  assert.equal((await post("another-clients-token")).status, 403);
+  assert.deepEqual(stored, []);
+  assert.equal((await post("client-own-token")).status, 200);
+  assert.deepEqual(stored, [FIELDS]);
+  assert.deepEqual(seen[0], FIELDS, "the lookup gets the fields as signed");
+});
+
+Deno.test("a failing token lookup is a 500 (Twilio retries), nothing stored", async () => {
+  const stored: Record<string, string>[] = [];
+  const handler = createHandler({
+    authToken: () => TOKEN,
+    clientToken: () => Promise.reject(new Error("database down")),
+    publicBaseUrl: () => PUBLIC_BASE,
+    ingest: (params) => {
+      stored.push(params);
+      return Promise.resolve({ action: "stored" });
+    },
+  });
+  const res = await handler(await signedPost(FIELDS));
+  assert.equal(res.status, 500);
+  assert.deepEqual(stored, []);
+});

@@ -1,0 +1,182 @@
+"""A client's own credentials for Twilio, Cal.com and Anthropic, or the platform's.
+
+Secrets are kept in Supabase Vault and read only here, by the workers, through
+`private.integration_credentials(client_id, service)` (granted to the service login alone).
+Nothing in this module logs a secret or puts one in an exception message.
+
+    creds = ClientCredentials(pool, settings)            # one per worker process
+    twilio = await creds.twilio(client_id)               # twilio.rest.Client for that client
+    claude = await creds.anthropic(client_id)            # AsyncAnthropic
+    calcom = await creds.calcom(client_id)               # CalcomClient
+
+A client without credentials of its own gets the platform's (the settings'); clients are cached
+for `ttl` seconds, so a reconnect takes effect within that time. Base URLs follow the
+platform's: against the local stand-ins, a client's own account talks to the stand-ins too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from anthropic import AsyncAnthropic
+from psycopg_pool import AsyncConnectionPool
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from dbr.auth import Caller
+from dbr.providers import twilio as twilio_provider
+from dbr.providers.anthropic import anthropic_client
+from dbr.providers.calcom import CalcomClient, calcom_client
+from dbr.settings import Settings
+
+SERVICES = ("twilio", "calcom", "anthropic")
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    account_sid: str
+    auth_token: str
+    own: bool  # the client's own account (else the platform's)
+
+    def __repr__(self) -> str:  # never the token
+        return f"TwilioAccount({self.account_sid!r}, own={self.own})"
+
+
+async def lookup(pool: AsyncConnectionPool, client_id: Any, service: str) -> dict[str, Any] | None:
+    """The client's own credentials for `service` (config and secret), or None."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "select private.integration_credentials(%s, %s) as c", (client_id, service)
+        )
+        row = await cur.fetchone()
+    creds = row["c"] if row else None
+    return creds if creds else None
+
+
+def twilio_account(settings: Settings, creds: dict[str, Any] | None) -> TwilioAccount:
+    if creds and creds.get("account_sid") and creds.get("auth_token"):
+        return TwilioAccount(str(creds["account_sid"]), str(creds["auth_token"]), True)
+    sid, token = twilio_provider.credentials(settings)
+    return TwilioAccount(sid, token, False)
+
+
+def twilio_client_for(
+    settings: Settings, account: TwilioAccount, *, timeout: float = 15.0
+) -> Client:
+    """An async-transport Twilio client for the account (build it inside the running loop)."""
+    client = Client(
+        account.account_sid, account.auth_token, http_client=AsyncTwilioHttpClient(timeout=timeout)
+    )
+    url = twilio_provider.base_url(settings)
+    if url:
+        client.api.base_url = url
+    return client
+
+
+def anthropic_for(settings: Settings, creds: dict[str, Any] | None, **kw: Any) -> AsyncAnthropic:
+    if creds and creds.get("api_key"):
+        kw.setdefault("timeout", 30.0)
+        kw.setdefault("max_retries", 3)
+        base = settings.anthropic_base_url or (
+            None
+            if settings.anthropic_api_key
+            else f"http://127.0.0.1:{settings.anthropic_standin_port}"
+        )
+        if base:
+            kw.setdefault("base_url", base)
+        return AsyncAnthropic(api_key=str(creds["api_key"]), **kw)
+    return anthropic_client(settings, **kw)
+
+
+def calcom_for(settings: Settings, creds: dict[str, Any] | None) -> CalcomClient:
+    platform = calcom_client(settings)
+    if creds and creds.get("api_key"):
+        return CalcomClient(
+            platform.base_url,
+            str(creds["api_key"]),
+            default_event_type_id=platform.default_event_type_id,
+            booking_page_base=platform._booking_page_base,
+        )
+    return platform
+
+
+class ClientCredentials:
+    """Per-client provider clients, cached for `ttl` seconds (one instance per worker)."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        settings: Settings,
+        *,
+        ttl: float = 60.0,
+        platform: dict[str, Any] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.ttl = ttl
+        # Platform clients already built (by the worker, or a test), used for clients without
+        # credentials of their own: {"twilio": ..., "anthropic": ..., "calcom": ...}.
+        self.platform = {k: v for k, v in (platform or {}).items() if v is not None}
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    async def _get(self, client_id: Any, service: str, build: Any) -> Any:
+        key = (str(client_id), service)
+        hit = self._cache.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        creds = await lookup(self.pool, client_id, service) if client_id else None
+        if creds is None and service in self.platform:
+            return self.platform[service]
+        value = build(creds)
+        self._cache[key] = (time.monotonic() + self.ttl, value)
+        return value
+
+    async def twilio(self, client_id: Any) -> Client:
+        return await self._get(
+            client_id,
+            "twilio",
+            lambda c: twilio_client_for(self.settings, twilio_account(self.settings, c)),
+        )
+
+    async def anthropic(self, client_id: Any) -> AsyncAnthropic:
+        """Claude for the client; the use is recorded (claude.last_used of the integrations)."""
+        client = await self._get(client_id, "anthropic", lambda c: anthropic_for(self.settings, c))
+        if client_id:
+            await self.note_used(client_id, "anthropic")
+        return client
+
+    async def calcom(self, client_id: Any) -> CalcomClient:
+        return await self._get(client_id, "calcom", lambda c: calcom_for(self.settings, c))
+
+    async def note_used(self, client_id: Any, service: str) -> None:
+        """Records that the service was used for the client (GET settings/integrations shows it)."""
+        async with self.pool.connection() as conn:
+            await conn.execute("select private.note_integration_used(%s, %s)", (client_id, service))
+
+
+async def client_calcom(
+    pool: AsyncConnectionPool, settings: Settings, caller: Caller, platform: CalcomClient
+) -> CalcomClient:
+    """For an API request: the caller's client's own Cal.com, else `platform`."""
+    if caller.user_id is None:
+        return platform
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "select private.integration_credentials(m.client_id, 'calcom') as c"
+            " from public.client_members m where m.user_id = %s and m.status = 'active'",
+            (caller.user_id,),
+        )
+        row = await cur.fetchone()
+    creds = row["c"] if row else None
+    if not creds or not creds.get("api_key"):
+        return platform
+    return CalcomClient(
+        platform.base_url,
+        str(creds["api_key"]),
+        default_event_type_id=platform.default_event_type_id,
+        booking_page_base=platform._booking_page_base,
+    )
