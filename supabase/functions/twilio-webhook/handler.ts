@@ -55,6 +55,16 @@ export function storable(value: string): string {
   return value.toWellFormed().replaceAll("\u0000", "\uFFFD");
 }
 
+/** The fields that say which client a webhook concerns (storable: the lookup is SQL). */
+export function routingFields(form: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ["MessageSid", "To", "From", "MessagingServiceSid"]) {
+    const value = form.get(name);
+    if (value !== null) out[name] = storable(value);
+  }
+  return out;
+}
+
 /** A 4xx the SQL answered for the fields themselves (retrying cannot help), or null. */
 export function refusalStatus(err: unknown): number | null {
   const e = err as { code?: string; detail?: string };
@@ -86,7 +96,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
     const form = new URLSearchParams(raw);
     let token: string | undefined;
     try {
-      token = (await deps.clientToken?.(Object.fromEntries(form))) ?? deps.authToken();
+      token = (await deps.clientToken?.(routingFields(form))) ?? deps.authToken();
     } catch (err) {
       console.error("twilio-webhook: could not look up the client's Twilio token:", err);
       return text(500, "Temporary failure; please retry.");
