@@ -16,6 +16,8 @@ platform's: against the local stand-ins, a client's own account talks to the sta
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -121,18 +123,23 @@ class ClientCredentials:
         # Platform clients already built (by the worker, or a test), used for clients without
         # credentials of their own: {"twilio": ..., "anthropic": ..., "calcom": ...}.
         self.platform = {k: v for k, v in (platform or {}).items() if v is not None}
-        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, str, Any]] = {}
 
     async def _get(self, client_id: Any, service: str, build: Any) -> Any:
         key = (str(client_id), service)
         hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
-            return hit[1]
+            return hit[2]
         creds = await lookup(self.pool, client_id, service) if client_id else None
-        if creds is None and service in self.platform:
-            return self.platform[service]
-        value = build(creds)
-        self._cache[key] = (time.monotonic() + self.ttl, value)
+        # Same credentials as before: keep the client (and its connections) for another ttl.
+        fingerprint = hashlib.sha256(json.dumps(creds, sort_keys=True).encode()).hexdigest()
+        if hit and hit[1] == fingerprint:
+            value = hit[2]
+        elif creds is None and service in self.platform:
+            value = self.platform[service]
+        else:
+            value = build(creds)
+        self._cache[key] = (time.monotonic() + self.ttl, fingerprint, value)
         return value
 
     async def twilio(self, client_id: Any) -> Client:
@@ -180,3 +187,13 @@ async def client_calcom(
         default_event_type_id=platform.default_event_type_id,
         booking_page_base=platform._booking_page_base,
     )
+
+
+async def twilio_for_client(ctx: Any, client_id: Any, platform: Client) -> Client:
+    """For a worker job (`ctx` a workers.jobs.Context): the Twilio client of `client_id`'s own
+    account, else `platform` (the worker's client). One ClientCredentials per worker."""
+    creds = ctx.clients.get("credentials")
+    if creds is None:
+        creds = ctx.clients["credentials"] = ClientCredentials(ctx.pool, ctx.settings)
+    creds.platform.setdefault("twilio", platform)
+    return await creds.twilio(client_id)

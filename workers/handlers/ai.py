@@ -39,10 +39,10 @@ async def _deps(ctx: Context, job: Job) -> AiDeps:
     """Claude and Cal.com with the job's client's own credentials, or the platform's."""
     creds = ctx.clients.get("credentials")
     if creds is None:
-        platform = {k: ctx.clients.get(k) for k in ("anthropic", "calcom")}
-        creds = ctx.clients["credentials"] = ClientCredentials(
-            ctx.pool, ctx.settings, platform=platform
-        )
+        creds = ctx.clients["credentials"] = ClientCredentials(ctx.pool, ctx.settings)
+    for name in ("anthropic", "calcom"):  # clients the worker (or a test) already built
+        if ctx.clients.get(name) is not None:
+            creds.platform.setdefault(name, ctx.clients[name])
     return AiDeps(
         pool=ctx.pool,
         settings=ctx.settings,
