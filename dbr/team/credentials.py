@@ -17,6 +17,7 @@ platform's: against the local stand-ins, a client's own account talks to the sta
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -158,6 +159,21 @@ class ClientCredentials:
 
     async def calcom(self, client_id: Any) -> CalcomClient:
         return await self._get(client_id, "calcom", lambda c: calcom_for(self.settings, c))
+
+    async def close(self) -> None:
+        """Closes the clients built here (not the platform's: their owner closes them). The
+        worker runtime calls it at shutdown, like every client in its context."""
+        platform = [id(v) for v in self.platform.values()]
+        built = {id(v): v for _, _, v in self._cache.values() if id(v) not in platform}
+        self._cache.clear()
+        for value in built.values():
+            target = getattr(value, "http_client", None) if isinstance(value, Client) else value
+            closer = getattr(target, "close", None)
+            if closer is None:
+                continue
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
 
     async def note_used(self, client_id: Any, service: str) -> None:
         """Records that the service was used for the client (GET settings/integrations shows it)."""

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from dbr.db import async_pool
+from dbr.dev import stack
 from dbr.dev.standins.anthropic import AnthropicStandin
 from dbr.dev.standins.calcom import CalcomStandin
 from dbr.dev.standins.twilio import TwilioStandin, inbound_params, serve_in_thread, sign
@@ -165,6 +166,13 @@ def test_connect_test_and_status(
     result = run_test_job(db_url, team_services, acme)
     assert "is not a number of Twilio account" in result["twilio"]["error"]
 
+    # Nor in the database server's log of this run.
+    server_log = stack.Cluster.local(team_services).log_file
+    if server_log.exists():
+        text = server_log.read_text(errors="replace")
+        for secret in (token, other_token, CLAUDE_KEY, CAL_KEY):
+            assert secret not in text
+
     # Only admins connect or test.
     manager, _ = add_member(db, acme, "manager")
     with pytest.raises(RpcError) as refused:
@@ -193,6 +201,7 @@ def test_workers_use_the_clients_own_credentials(
             platform = await creds.twilio(plain)
             sent = await own.messages.create_async(to="+447911000222", from_=sender, body="hello")
             claude = await creds.anthropic(acme)
+            await creds.close()
             return own.account_sid, platform.account_sid, sent.account_sid, claude.api_key
         finally:
             await pool.close()
