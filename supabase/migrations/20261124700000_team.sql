@@ -1,5 +1,15 @@
--- Team: members (invite, change, suspend), client settings, per-client credentials in Vault and
--- integration health.
+-- Team: the people of a client, its settings and its connections to outside services.
+--   * members: GET users (list_users), PUT users/[id] (update_user), DELETE users/[id]
+--     (suspend_user, never a delete); POST users is the API's (an invitation through Supabase
+--     Auth), checked first by private.invite_check. Nobody raises anyone above its own rights,
+--     the last active admin stays, and Supabase Auth drives status (invited -> active once the
+--     user accepted and set a password) and last_login_at through a trigger on auth.users;
+--   * settings/client: get_client_settings / update_client_settings in the contract's shape,
+--     clients.settings validated against the documented private.client_settings_schema();
+--   * per-client credentials (Twilio, Cal.com, Anthropic): secrets in Supabase Vault, metadata
+--     in private.client_integrations, readable only by the workers and the webhook
+--     (private.integration_credentials, private.twilio_webhook_token); settings/integrations
+--     (get_integrations) and test_integrations (a team.test_integrations job).
 
 -- Members ------------------------------------------------------------------------------------
 
@@ -61,6 +71,7 @@ comment on function private.assert_can_grant(public.client_members, public.clien
   'Refuses (403) a member row that gives more than the acting non-admin has: a higher role, a '
   'permission it lacks, or datasets it cannot see. Admins and trusted roles pass.';
 
+-- Trigger: a signed-in actor cannot raise anyone above its own rights.
 create function private.guard_member_rights() returns trigger
 language plpgsql
 set search_path = ''
@@ -163,6 +174,7 @@ $$;
 comment on function private.member_json(public.client_members) is
   'A member as GET users returns it: id is the auth user id (the [id] of PUT/DELETE users/[id]).';
 
+-- The caller's active membership when it may manage users; 403 otherwise.
 create function private.require_user_manager() returns public.client_members
 language plpgsql
 stable
@@ -184,6 +196,7 @@ $$;
 comment on function private.require_user_manager() is
   'The caller''s active membership when it may manage users; 403 otherwise.';
 
+-- Body of public.list_users (runs as the caller, under RLS).
 create function private.list_users() returns jsonb
 language plpgsql
 stable
@@ -213,6 +226,7 @@ comment on function public.list_users() is
   'GET users: {users: [{id, first_name, last_name, email, role, status, last_login_at, created_at, '
   'permissions, allowed_dataset_ids}]}. Admins and members with can_manage_users; 403 otherwise.';
 
+-- Body of public.update_user (runs as the caller: RLS and the member triggers decide).
 create function private.update_user(
   p_id uuid, p_role text, p_permissions jsonb, p_allowed_dataset_ids uuid[],
   p_first_name text, p_last_name text, p_status text
@@ -301,6 +315,7 @@ comment on function public.update_user(uuid, text, jsonb, uuid[], text, text, te
   'PUT users/[id]: {user}. Omitted keys stay; allowed_dataset_ids [] lifts the restriction. 403 for '
   'non-managers or a grant above the caller''s rights, 404 unknown user, 409 LAST_ADMIN.';
 
+-- Body of public.suspend_user.
 create function private.suspend_user(p_id uuid) returns jsonb
 language plpgsql
 set search_path = ''
@@ -390,11 +405,13 @@ comment on function private.invite_check(text, text, jsonb, uuid[]) is
 revoke all on function private.invite_check(text, text, jsonb, uuid[]) from public, anon;
 grant execute on function private.invite_check(text, text, jsonb, uuid[]) to authenticated, service_role;
 
-revoke all on function private.role_rank(public.member_role), private.assert_can_grant(public.client_members, public.client_members),
+revoke all on function private.role_rank(public.member_role),
+  private.assert_can_grant(public.client_members, public.client_members),
   private.member_json(public.client_members), private.require_user_manager(), private.list_users(),
   private.update_user(uuid, text, jsonb, uuid[], text, text, text), private.suspend_user(uuid)
   from public, anon;
-grant execute on function private.role_rank(public.member_role), private.assert_can_grant(public.client_members, public.client_members),
+grant execute on function private.role_rank(public.member_role),
+  private.assert_can_grant(public.client_members, public.client_members),
   private.member_json(public.client_members), private.require_user_manager(), private.list_users(),
   private.update_user(uuid, text, jsonb, uuid[], text, text, text), private.suspend_user(uuid)
   to authenticated, service_role;
@@ -443,6 +460,7 @@ $$;
 comment on function private.client_settings_schema() is
   'The documented schema of clients.settings (keys, types, bounds); private.validate_settings checks against it.';
 
+-- Checks a settings object against a schema of client_settings_schema()'s form; 400 names the key.
 create function private.validate_settings(p_value jsonb, p_schema jsonb, p_path text default '')
 returns void
 language plpgsql
@@ -501,6 +519,7 @@ comment on function private.validate_settings(jsonb, jsonb, text) is
   'Checks a settings object against a schema of private.client_settings_schema()''s form; 400 naming '
   'the first bad or unknown key (details.key).';
 
+-- Trigger: settings written by a signed-in user must follow the documented schema.
 create function private.validate_client_settings() returns trigger
 language plpgsql
 set search_path = ''
@@ -518,6 +537,7 @@ comment on function private.validate_client_settings() is
 create trigger clients_validate_settings before update of settings on public.clients
   for each row execute function private.validate_client_settings();
 
+-- A client in GET settings/client's shape.
 create function private.client_settings_json(c public.clients) returns jsonb
 language sql
 stable
@@ -557,6 +577,7 @@ comment on function public.get_client_settings() is
   'GET settings/client: {settings: {company_name, company_email, company_phone, logo_url, primary_color, '
   'timezone, twilio_phone_number, n8n_workflow_id, settings}}.';
 
+-- Body of public.update_client_settings (runs as the caller under RLS).
 create function private.update_client_settings(
   p_company_name text, p_company_email text, p_company_phone text, p_logo_url text,
   p_primary_color text, p_timezone text, p_twilio_phone_number text, p_n8n_workflow_id text,
@@ -715,6 +736,7 @@ comment on function private.store_integration(uuid, text, jsonb, jsonb) is
   'Keeps a client''s secret for one service in Vault (create or update) and resets its test result.';
 revoke all on function private.store_integration(uuid, text, jsonb, jsonb) from public, anon, authenticated;
 
+-- The caller's client id when the caller is an active admin; 403 otherwise.
 create function private.require_admin() returns uuid
 language plpgsql
 stable
@@ -735,6 +757,7 @@ comment on function private.require_admin() is 'The caller''s client id when the
 revoke all on function private.require_admin() from public, anon;
 grant execute on function private.require_admin() to authenticated, service_role;
 
+-- Body of public.connect_twilio.
 create function private.connect_twilio(
   p_account_sid text, p_auth_token text, p_phone_number text, p_messaging_service_sid text
 ) returns jsonb
@@ -799,6 +822,7 @@ comment on function public.connect_twilio(text, text, text, text) is
   'Admins: connect the client''s Twilio account (token kept in Vault, never returned). Returns GET '
   'settings/integrations. 400 bad SID/token/number, 409 number of another client.';
 
+-- Body of public.connect_calcom.
 create function private.connect_calcom(p_api_key text, p_event_type_id integer, p_calendar_name text)
 returns jsonb
 language plpgsql
@@ -839,6 +863,7 @@ $$;
 comment on function public.connect_calcom(text, integer, text) is
   'Admins: connect the client''s Cal.com (API key in Vault, never returned). Returns GET settings/integrations.';
 
+-- Body of public.connect_anthropic.
 create function private.connect_anthropic(p_api_key text, p_model text) returns jsonb
 language plpgsql
 security definer
@@ -872,6 +897,7 @@ $$;
 comment on function public.connect_anthropic(text, text) is
   'Admins: the client''s own Anthropic key (Vault, never returned) and model. Returns GET settings/integrations.';
 
+-- Body of public.disconnect_integration.
 create function private.disconnect_integration(p_service text) returns jsonb
 language plpgsql
 security definer
@@ -905,6 +931,7 @@ $$;
 comment on function public.disconnect_integration(text) is
   'Admins: forget the client''s own credentials of twilio, calcom or anthropic; the platform''s apply again.';
 
+-- Body of public.get_integrations: the status of each service, never a secret.
 create function private.get_integrations() returns jsonb
 language plpgsql
 stable
@@ -969,6 +996,7 @@ comment on function public.get_integrations() is
   '{connected, event_type_id, calendar_name}, claude {connected, model, last_used}}} plus own_account, '
   'last_tested and last_error per service. No secret is ever part of it.';
 
+-- Body of public.test_integrations.
 create function private.test_integrations() returns jsonb
 language plpgsql
 security definer
@@ -1040,6 +1068,7 @@ comment on function private.twilio_webhook_token(jsonb) is
 revoke all on function private.twilio_webhook_token(jsonb) from public, anon, authenticated;
 grant execute on function private.twilio_webhook_token(jsonb) to service_role;
 
+-- Workers record the result of one service check (time, ok, error text).
 create function private.record_integration_test(p_client_id uuid, p_service text, p_ok boolean, p_error text)
 returns void
 language sql
@@ -1056,6 +1085,7 @@ comment on function private.record_integration_test(uuid, text, boolean, text) i
 revoke all on function private.record_integration_test(uuid, text, boolean, text) from public, anon, authenticated;
 grant execute on function private.record_integration_test(uuid, text, boolean, text) to service_role;
 
+-- Workers note that a service was just used for the client (at most once a minute).
 create function private.note_integration_used(p_client_id uuid, p_service text) returns void
 language sql
 security definer
