@@ -512,6 +512,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 exc.status, {"code": exc.status, "error_code": exc.error_code, "msg": exc.msg}
             )
+        except Exception:  # GoTrue answers 500 unexpected_failure; the details go to the log
+            log.exception("%s %s failed", method, path)
+            self._send(
+                500, {"code": 500, "error_code": "unexpected_failure", "msg": "Unexpected failure"}
+            )
 
     def do_GET(self) -> None:
         self._dispatch("GET")
