@@ -80,7 +80,8 @@ async def invite_member(
         options["redirect_to"] = settings.invite_redirect_url
     client = await auth_admin.admin_client(settings)
     try:
-        answer = await client.auth.admin.invite_user_by_email(email, options)  # type: ignore[arg-type]
+        async with client.auth:  # closes its HTTP connections afterwards
+            answer = await client.auth.admin.invite_user_by_email(email, options)  # type: ignore[arg-type]
     except AuthApiError as exc:
         if exc.status == 422:
             raise DbrError(
