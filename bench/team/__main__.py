@@ -1,0 +1,3 @@
+from bench.team.run import main
+
+main()
