@@ -11,7 +11,7 @@
 --     (private.integration_credentials, private.twilio_webhook_token); settings/integrations
 --     (get_integrations) and test_integrations (a team.test_integrations job).
 
--- Members ------------------------------------------------------------------------------------
+-- members ------------------------------------------------------------------------------------
 
 -- Rank of a role: nobody grants a role above their own.
 create function private.role_rank(p_role public.member_role) returns integer
@@ -420,7 +420,7 @@ revoke all on function public.list_users(), public.update_user(uuid, text, jsonb
 grant execute on function public.list_users(), public.update_user(uuid, text, jsonb, uuid[], text, text, text),
   public.suspend_user(uuid) to authenticated, service_role;
 
--- Client settings ------------------------------------------------------------------------------
+-- client settings ------------------------------------------------------------------------------
 
 -- The documented schema of clients.settings: every key a client may set, its type and bounds.
 -- Types: string (max_length, enum, pattern), integer/number (min, max), boolean, object
@@ -669,7 +669,7 @@ grant execute on function private.client_settings_schema(), private.validate_set
   public.update_client_settings(text, text, text, text, text, text, text, text, jsonb)
   to authenticated, service_role;
 
--- Per-client credentials and integration health ---------------------------------------------------
+-- per-client credentials and integration health ---------------------------------------------------
 
 -- One row per client and outside service. Secrets live in Supabase Vault (secret_id); this
 -- table holds only what may be shown (account SID, sender, event type, model) and test results.
