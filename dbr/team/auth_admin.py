@@ -51,7 +51,11 @@ def anon_key(settings: Settings) -> str:
 async def admin_client(settings: Settings) -> AsyncClient:
     """A service-role client for `auth.admin` calls (invites). Server side: no session is kept
     or refreshed in the background."""
-    options = AsyncClientOptions(auto_refresh_token=False, persist_session=False)
+    # Implicit flow: links it has Auth e-mail must work in the user's browser, which does not
+    # hold a PKCE verifier made on this server.
+    options = AsyncClientOptions(
+        auto_refresh_token=False, persist_session=False, flow_type="implicit"
+    )
     return await acreate_client(base_url(settings), service_role_key(settings), options)
 
 

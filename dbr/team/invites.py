@@ -9,6 +9,9 @@ the invitation, and the membership is written as the caller so RLS checks it a s
    pending invitation again).
 3. For a new person, the membership row (`invited`) is inserted as the caller. It becomes
    `active` when the user accepts and sets a password (a trigger on `auth.users`).
+
+Someone who followed the link but never set a password has a confirmed address, which Supabase
+Auth will not invite again: the resend is then a password-recovery e-mail (a link to set one).
 """
 
 from __future__ import annotations
@@ -81,7 +84,15 @@ async def invite_member(
     client = await auth_admin.admin_client(settings)
     try:
         async with client.auth:  # closes its HTTP connections afterwards
-            answer = await client.auth.admin.invite_user_by_email(email, options)  # type: ignore[arg-type]
+            try:
+                answer = await client.auth.admin.invite_user_by_email(email, options)  # type: ignore[arg-type]
+            except AuthApiError as exc:
+                if not (exc.status == 422 and kind == "resend"):
+                    raise
+                # They followed the invitation link but never set a password: Supabase Auth
+                # will not invite a confirmed address again, so they get a link to set one.
+                await client.auth.reset_password_for_email(email, _redirect(settings))
+                return InviteResult(user=await _member(pool, caller, email), resent=True)
     except AuthApiError as exc:
         if exc.status == 422:
             raise DbrError(
@@ -123,3 +134,21 @@ async def invite_member(
     if member is None:
         raise DbrError("The invitation was sent but the membership is not visible.", status=500)
     return InviteResult(user=member["j"], resent=kind == "resend")
+
+
+def _redirect(settings: Settings) -> dict[str, str]:
+    return {"redirect_to": settings.invite_redirect_url} if settings.invite_redirect_url else {}
+
+
+async def _member(pool: AsyncConnectionPool, caller: Caller, email: str) -> dict[str, Any]:
+    async with as_caller(pool, caller) as conn:
+        row = await (
+            await conn.execute(
+                "select private.member_json(m) as j from public.client_members m"
+                " where lower(m.email) = %s",
+                (email,),
+            )
+        ).fetchone()
+    if row is None:
+        raise DbrError("The invitation was sent but the membership is not visible.", status=500)
+    return row["j"]

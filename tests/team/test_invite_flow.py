@@ -268,3 +268,33 @@ def test_last_admin_cannot_be_removed(db: psycopg.Connection[Any], db_url: str) 
             "update public.client_members set status = 'suspended' where user_id = %s", (last,)
         )
     assert "at least one active admin" in str(exc.value)
+
+
+def test_resend_after_the_link_was_followed_sends_a_password_link(
+    db: psycopg.Connection[Any],
+    team_api: TestClient,
+    team_settings: Settings,
+    auth_standin: AuthStandin,
+) -> None:
+    acme = make_client(db, "Half accepted")
+    _, admin_email = add_member(db, acme)
+    _, admin_token = sign_in(team_settings, admin_email)
+    email = f"half-{uuid.uuid4().hex[:6]}@team.test"
+    r = team_api.post("/api/users", json=invite_body(email), headers=bearer(admin_token))
+    assert r.status_code == 201, r.text
+    invited_id = r.json()["user"]["id"]
+    [mail] = [m for m in auth_standin.emails if m.to == email]
+    # They follow the link (the address is confirmed) but never set a password.
+    auth_admin.user_client(team_settings).auth.verify_otp(
+        {"type": "invite", "token_hash": mail.token_hash}
+    )
+    assert member_row(db, invited_id)["status"] == "invited"
+
+    r = team_api.post("/api/users", json=invite_body(email), headers=bearer(admin_token))
+    assert r.status_code == 200 and r.json()["invitation"] == "resent", r.text
+    [recovery] = [m for m in auth_standin.emails if m.to == email and m.kind == "recovery"]
+    client = auth_admin.user_client(team_settings)
+    client.auth.verify_otp({"type": "recovery", "email": email, "token": recovery.token})
+    client.auth.update_user({"password": "finally a password"})
+    assert member_row(db, invited_id)["status"] == "active"
+    sign_in(team_settings, email, "finally a password")

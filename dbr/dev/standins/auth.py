@@ -11,7 +11,9 @@ It speaks GoTrue's wire format (API version 2024-01-01) for what the product use
   POST /auth/v1/invite                           admin: invite by email (or resend a pending one)
   POST /auth/v1/admin/users                      admin: create a user
   GET  /auth/v1/admin/users/{id}                 admin: one user
-  POST /auth/v1/verify, GET /auth/v1/verify      accept an invitation (token_hash, or email + token)
+  POST /auth/v1/recover                          send a password-recovery e-mail
+  POST /auth/v1/verify, GET /auth/v1/verify      follow an invitation or recovery link
+                                                 (token_hash, or email + token)
   GET  /auth/v1/health
 
 It is backed by the local database's `auth.users` (bcrypt passwords with pgcrypto, as GoTrue
@@ -74,7 +76,7 @@ class AuthError(Exception):
 @dataclass(frozen=True)
 class SentEmail:
     to: str
-    kind: str  # "invite"
+    kind: str  # "invite" or "recovery"
     token: str  # the one-time code ({{ .Token }} in GoTrue's templates)
     token_hash: str  # {{ .TokenHash }}
     link: str  # {{ .ConfirmationURL }}
@@ -280,6 +282,25 @@ class AuthStandin(LoopbackServer):
                 ):
                     del self._refresh[token]
 
+    def _verify_recovery(self, body: dict[str, Any]) -> dict[str, Any]:
+        hashed = body.get("token_hash") or body.get("token")
+        if body.get("email") and body.get("token") and not body.get("token_hash"):
+            hashed = token_hash(str(body["email"]), str(body["token"]))
+        with self._db() as conn:
+            row = conn.execute(
+                "update auth.users set recovery_token = '',"
+                " email_confirmed_at = coalesce(email_confirmed_at, now()),"
+                " last_sign_in_at = now(), updated_at = now()"
+                " where recovery_token = %s and recovery_sent_at > now() - interval '24 hours'"
+                " returning id",
+                (hashed or "",),
+            ).fetchone()
+            if row is None:
+                raise AuthError(403, "otp_expired", "Email link is invalid or has expired")
+            user = self._user_by(conn, "id = %s", row["id"])
+        assert user is not None
+        return self.session_json(user)
+
     def require_admin(self, authorization: str | None) -> None:
         if self.caller(authorization)["role"] != "service_role":
             raise AuthError(403, "not_admin", "User not allowed")
@@ -397,8 +418,32 @@ class AuthStandin(LoopbackServer):
             raise AuthError(404, "user_not_found", "User not found")
         return self.user_json(user)
 
+    def recover(self, body: dict[str, Any], redirect_to: str | None) -> dict[str, Any]:
+        """A recovery e-mail for an existing user; like GoTrue, the answer never says whether
+        the address is known."""
+        email = str(body.get("email") or "").strip().lower()
+        if "@" not in email:
+            raise AuthError(400, "validation_failed", "Unable to validate email address")
+        token = f"{secrets.randbelow(10**6):06d}"
+        hashed = token_hash(email, token)
+        with self._db() as conn:
+            row = conn.execute(
+                "update auth.users set recovery_token = %s, recovery_sent_at = now()"
+                " where lower(email) = %s and deleted_at is null returning id",
+                (hashed, email),
+            ).fetchone()
+        if row is not None:
+            query = {"token": hashed, "type": "recovery"}
+            if redirect_to:
+                query["redirect_to"] = redirect_to
+            link = f"{self.origin}/auth/v1/verify?{urlencode(query)}"
+            self.emails.append(SentEmail(email, "recovery", token, hashed, link, redirect_to))
+        return {}
+
     def verify(self, body: dict[str, Any]) -> dict[str, Any]:
         kind = body.get("type")
+        if kind == "recovery":
+            return self._verify_recovery(body)
         if kind not in ("invite", "signup", "email"):
             raise AuthError(400, "validation_failed", f"Unsupported verification type {kind!r}")
         hashed = body.get("token_hash")
@@ -487,6 +532,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(204)
             if route == "/invite" and method == "POST":
                 return self._send(200, owner.invite(auth, self._body(), query.get("redirect_to")))
+            if route == "/recover" and method == "POST":
+                return self._send(200, owner.recover(self._body(), query.get("redirect_to")))
             if route == "/admin/users" and method == "POST":
                 return self._send(200, owner.admin_create_user(auth, self._body()))
             if route.startswith("/admin/users/") and method == "GET":
