@@ -24,13 +24,10 @@ from dbr.providers.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from dbr.rpc import RpcError, call_rpc
 from dbr.settings import Settings
 from dbr.team.credentials import ClientCredentials
-from tests import outreach_fixtures as fx
 from tests.support import caller_for, make_client
 from tests.team.conftest import add_member
 from workers.handlers.team import integration_checks_job
 from workers.jobs import Context, Job
-
-functions_server = fx.functions_server
 
 CLAUDE_KEY = "sk-ant-client-own-key-" + "7" * 20
 CAL_KEY = "cal_live_client_own_key_" + "8" * 16
@@ -108,7 +105,7 @@ def test_connect_test_and_status(
     admin, _ = add_member(db, acme)
     sid, token = account()
     sender = number()
-    twilio.fake.add_account(sid, token, [sender])
+    twilio.standin.add_account(sid, token, [sender])
 
     answers = [
         rpc(db, admin, "connect_twilio", account_sid=sid, auth_token=token, phone_number=sender),
@@ -154,7 +151,7 @@ def test_connect_test_and_status(
     assert not integrations["twilio"]["connected"]
     assert integrations["twilio"]["last_error"] == result["twilio"]["error"]
     assert other_token not in str(integrations) and other_token not in caplog.text
-    twilio.fake.add_account(other_sid, other_token, [])
+    twilio.standin.add_account(other_sid, other_token, [])
     rpc(
         db,
         admin,
@@ -188,7 +185,7 @@ def test_workers_use_the_clients_own_credentials(
     admin, _ = add_member(db, acme)
     sid, token = account()
     sender = number()
-    twilio.fake.add_account(sid, token, [sender])
+    twilio.standin.add_account(sid, token, [sender])
     rpc(db, admin, "connect_twilio", account_sid=sid, auth_token=token, phone_number=sender)
     rpc(db, admin, "connect_anthropic", api_key=CLAUDE_KEY)
 

@@ -10,8 +10,8 @@ import pytest
 
 from dbr.providers.twilio import LOCAL_ACCOUNT_SID
 from dbr.rpc import call_rpc
-from tests import outreach_fixtures as fx
-from tests.outreach_fixtures import (
+from tests.support import caller_for
+from tests.support.outreach import (
     NOWHERE,
     make_dataset,
     make_lead,
@@ -20,11 +20,8 @@ from tests.outreach_fixtures import (
     run_pool,
     send_job,
 )
-from tests.support import caller_for
 from tests.team.conftest import add_member
 from workers.handlers.sms import send_sms
-
-twilio_server, twilio = fx.twilio_server, fx.twilio
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),
@@ -47,7 +44,7 @@ def test_each_client_sends_from_its_own_account(
     platform = make_sender(db, service=False)
     admin, _ = add_member(db, own.client_id)
     sid, token = "AC" + uuid.uuid4().hex, uuid.uuid4().hex
-    twilio.fake.add_account(sid, token, [own.number])
+    twilio.standin.add_account(sid, token, [own.number])
     call_rpc(
         db,
         caller_for(admin),
@@ -63,7 +60,7 @@ def test_each_client_sends_from_its_own_account(
         return all(send_job(db, m)["status"] in ("done", "dead") for m in (mine, theirs))
 
     run_pool(sms_settings, {"sms.send": send_sms}, done, **path)
-    sent = twilio.fake.sent()
+    sent = twilio.standin.sent()
     sent_mine = next(m for m in sent if m["body"].startswith("From my account"))
     sent_theirs = next(m for m in sent if m["body"].startswith("From the platform"))
     assert sent_mine["account_sid"] == sid

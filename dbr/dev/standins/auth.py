@@ -42,15 +42,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import psycopg
 from psycopg.rows import dict_row
 
 from dbr.auth import InvalidToken, mint_token, verify_token
-from dbr.dev.standins.loopback import LoopbackServer
+from dbr.dev.standins.http import Reply, Request, StandinServer
 from dbr.settings import Settings
 
 log = logging.getLogger("dbr.dev.standins.auth")
@@ -92,7 +91,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-class AuthStandin(LoopbackServer):
+class AuthStandin(StandinServer):
     thread_name = "auth-standin"
 
     def __init__(
@@ -107,13 +106,77 @@ class AuthStandin(LoopbackServer):
         self._refresh: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
-
     @property
     def base_url(self) -> str:
         """What a `supabase` client is created with (it adds /auth/v1)."""
         return self.origin
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def respond(self, request: Request) -> Reply:
+        try:
+            return self._route(request)
+        except AuthError as exc:
+            return _reply(
+                exc.status, {"code": exc.status, "error_code": exc.error_code, "msg": exc.msg}
+            )
+        except Exception:  # GoTrue answers 500 unexpected_failure; the details go to the log
+            log.exception("%s %s failed", request.method, request.path)
+            return _reply(
+                500, {"code": 500, "error_code": "unexpected_failure", "msg": "Unexpected failure"}
+            )
+
+    def _route(self, request: Request) -> Reply:
+        method, path = request.method, request.path.rstrip("/")
+        query = {k: v[0] for k, v in request.query.items()}
+        auth = request.headers.get("authorization")
+        self.requests.append((method, path))
+        if path == "/_standin/emails" and method == "GET":
+            return _reply(200, {"emails": [e.__dict__ for e in self.emails]})
+        if not path.startswith("/auth/v1"):
+            raise AuthError(404, "not_found", "Not found")
+        route = path.removeprefix("/auth/v1")
+        if route == "/health" and method == "GET":
+            return _reply(200, {"version": "standin", "name": "GoTrue", "description": "local"})
+        if route == "/token" and method == "POST":
+            grant = query.get("grant_type")
+            if grant == "password":
+                return _reply(200, self.sign_in_password(_json_body(request)))
+            if grant == "refresh_token":
+                return _reply(200, self.refresh(_json_body(request)))
+            raise AuthError(400, "unsupported_grant_type", "unsupported_grant_type")
+        if route == "/user" and method == "GET":
+            return _reply(200, self.get_user(auth))
+        if route == "/user" and method == "PUT":
+            return _reply(200, self.update_user(auth, _json_body(request)))
+        if route == "/logout" and method == "POST":
+            self.logout(auth, query.get("scope", "global"))
+            return _reply(204)
+        if route == "/invite" and method == "POST":
+            return _reply(200, self.invite(auth, _json_body(request), query.get("redirect_to")))
+        if route == "/recover" and method == "POST":
+            return _reply(200, self.recover(_json_body(request), query.get("redirect_to")))
+        if route == "/admin/users" and method == "POST":
+            return _reply(200, self.admin_create_user(auth, _json_body(request)))
+        if route.startswith("/admin/users/") and method == "GET":
+            return _reply(200, self.admin_get_user(auth, route.rsplit("/", 1)[1]))
+        if route == "/verify" and method == "POST":
+            return _reply(200, self.verify(_json_body(request)))
+        if route == "/verify" and method == "GET":
+            # The e-mail link: verify, then redirect with the session in the fragment.
+            session = self.verify(query)
+            target = query.get("redirect_to") or self.origin
+            fragment = urlencode(
+                {
+                    "access_token": session["access_token"],
+                    "refresh_token": session["refresh_token"],
+                    "expires_in": session["expires_in"],
+                    "token_type": "bearer",
+                    "type": query.get("type", "invite"),
+                }
+            )
+            return _reply(303, {}, {"Location": f"{target}#{fragment}"})
+        raise AuthError(404, "not_found", f"{method} {route} is not served by the stand-in")
 
     # -- database ---------------------------------------------------------------------------
 
@@ -469,110 +532,25 @@ class AuthStandin(LoopbackServer):
         return self.session_json(user)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: AuthStandin
+_HEADERS = {"X-Supabase-Api-Version": API_VERSION}
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
 
-    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        raw = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("X-Supabase-Api-Version", API_VERSION)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+def _reply(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
+    if body is None:
+        return Reply(status, b"", {**_HEADERS, **(headers or {})})
+    return Reply(status, body, {**_HEADERS, **(headers or {})})
 
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not length:
-            return {}
-        try:
-            data = json.loads(self.rfile.read(length))
-        except ValueError as exc:
-            raise AuthError(400, "bad_json", "Could not parse request body as JSON") from exc
-        if not isinstance(data, dict):
-            raise AuthError(400, "bad_json", "Request body must be a JSON object")
-        return data
 
-    def _dispatch(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        path = parts.path.rstrip("/")
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        auth = self.headers.get("Authorization")
-        owner = self.owner
-        owner.requests.append((method, path))
-        try:
-            if path == "/_standin/emails" and method == "GET":
-                return self._send(200, {"emails": [e.__dict__ for e in owner.emails]})
-            if not path.startswith("/auth/v1"):
-                raise AuthError(404, "not_found", "Not found")
-            route = path.removeprefix("/auth/v1")
-            if route == "/health" and method == "GET":
-                return self._send(
-                    200, {"version": "standin", "name": "GoTrue", "description": "local stand-in"}
-                )
-            if route == "/token" and method == "POST":
-                grant = query.get("grant_type")
-                if grant == "password":
-                    return self._send(200, owner.sign_in_password(self._body()))
-                if grant == "refresh_token":
-                    return self._send(200, owner.refresh(self._body()))
-                raise AuthError(400, "unsupported_grant_type", "unsupported_grant_type")
-            if route == "/user" and method == "GET":
-                return self._send(200, owner.get_user(auth))
-            if route == "/user" and method == "PUT":
-                return self._send(200, owner.update_user(auth, self._body()))
-            if route == "/logout" and method == "POST":
-                owner.logout(auth, query.get("scope", "global"))
-                return self._send(204)
-            if route == "/invite" and method == "POST":
-                return self._send(200, owner.invite(auth, self._body(), query.get("redirect_to")))
-            if route == "/recover" and method == "POST":
-                return self._send(200, owner.recover(self._body(), query.get("redirect_to")))
-            if route == "/admin/users" and method == "POST":
-                return self._send(200, owner.admin_create_user(auth, self._body()))
-            if route.startswith("/admin/users/") and method == "GET":
-                return self._send(200, owner.admin_get_user(auth, route.rsplit("/", 1)[1]))
-            if route == "/verify" and method == "POST":
-                return self._send(200, owner.verify(self._body()))
-            if route == "/verify" and method == "GET":
-                # The e-mail link: verify, then redirect with the session in the fragment.
-                session = owner.verify(query)
-                target = query.get("redirect_to") or owner.origin
-                fragment = urlencode(
-                    {
-                        "access_token": session["access_token"],
-                        "refresh_token": session["refresh_token"],
-                        "expires_in": session["expires_in"],
-                        "token_type": "bearer",
-                        "type": query.get("type", "invite"),
-                    }
-                )
-                return self._send(303, {}, {"Location": f"{target}#{fragment}"})
-            raise AuthError(404, "not_found", f"{method} {route} is not served by the stand-in")
-        except AuthError as exc:
-            self._send(
-                exc.status, {"code": exc.status, "error_code": exc.error_code, "msg": exc.msg}
-            )
-        except Exception:  # GoTrue answers 500 unexpected_failure; the details go to the log
-            log.exception("%s %s failed", method, path)
-            self._send(
-                500, {"code": 500, "error_code": "unexpected_failure", "msg": "Unexpected failure"}
-            )
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
+def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        data = request.json()
+    except ValueError as exc:
+        raise AuthError(400, "bad_json", "Could not parse request body as JSON") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AuthError(400, "bad_json", "Request body must be a JSON object")
+    return data
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -586,12 +564,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     standin = AuthStandin(
         database_url=settings.database_url, settings=settings, host=args.host, port=args.port
-    ).start()
-    log.info("Auth stand-in on %s/auth/v1", standin.origin)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        standin.stop()
+    )
+    log.info("Auth stand-in on http://%s:%s/auth/v1", args.host, args.port)
+    standin.serve_forever()
 
 
 if __name__ == "__main__":
