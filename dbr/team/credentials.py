@@ -29,10 +29,12 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from dbr.auth import Caller
+from dbr.db import call_as
 from dbr.providers import twilio as twilio_provider
 from dbr.providers.anthropic import anthropic_client
 from dbr.providers.calcom import CalcomClient, calcom_client
 from dbr.settings import Settings
+from dbr.team import queries
 
 SERVICES = ("twilio", "calcom", "anthropic")
 
@@ -51,12 +53,9 @@ async def lookup(pool: AsyncConnectionPool, client_id: Any, service: str) -> dic
     """The client's own credentials for `service` (config and secret), or None."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "select private.integration_credentials(%s, %s) as c", (client_id, service)
-        )
-        row = await cur.fetchone()
-    creds = row["c"] if row else None
+    creds = await call_as(
+        pool, None, "private.integration_credentials", p_client_id=client_id, p_service=service
+    )
     return creds if creds else None
 
 
@@ -177,8 +176,13 @@ class ClientCredentials:
 
     async def note_used(self, client_id: Any, service: str) -> None:
         """Records that the service was used for the client (GET settings/integrations shows it)."""
-        async with self.pool.connection() as conn:
-            await conn.execute("select private.note_integration_used(%s, %s)", (client_id, service))
+        await call_as(
+            self.pool,
+            None,
+            "private.note_integration_used",
+            p_client_id=client_id,
+            p_service=service,
+        )
 
 
 async def client_calcom(
@@ -188,12 +192,7 @@ async def client_calcom(
     if caller.user_id is None:
         return platform
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "select private.integration_credentials(m.client_id, 'calcom') as c"
-            " from public.client_members m where m.user_id = %s and m.status = 'active'",
-            (caller.user_id,),
-        )
-        row = await cur.fetchone()
+        row = await (await conn.execute(queries.CALLER_CALCOM, (caller.user_id,))).fetchone()
     creds = row["c"] if row else None
     if not creds or not creds.get("api_key"):
         return platform

@@ -21,8 +21,10 @@ import anthropic
 from psycopg_pool import AsyncConnectionPool
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from dbr.db import call
 from dbr.providers.calcom import CalcomError
 from dbr.settings import Settings
+from dbr.team import queries
 from dbr.team.credentials import (
     anthropic_for,
     calcom_for,
@@ -43,12 +45,7 @@ class Check:
 
 async def _client_row(pool: AsyncConnectionPool, client_id: Any) -> dict[str, Any]:
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "select c.twilio_phone_number, c.twilio_messaging_service_sid, c.settings"
-            " from public.clients c where c.id = %s",
-            (client_id,),
-        )
-        row = await cur.fetchone()
+        row = await (await conn.execute(queries.CLIENT_SENDER, (client_id,))).fetchone()
     if row is None:
         raise LookupError(f"no client {client_id}")
     return row
@@ -160,9 +157,13 @@ async def check_integrations(
     ]
     async with pool.connection() as conn, conn.transaction():
         for check in checks:
-            await conn.execute(
-                "select private.record_integration_test(%s, %s, %s, %s)",
-                (client_id, check.service, check.ok, check.error),
+            await call(
+                conn,
+                "private.record_integration_test",
+                p_client_id=client_id,
+                p_service=check.service,
+                p_ok=check.ok,
+                p_error=check.error,
             )
     log.info(
         "integrations of %s: %s",

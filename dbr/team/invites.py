@@ -28,7 +28,7 @@ from dbr.auth import Caller
 from dbr.db import as_caller
 from dbr.errors import DbrError
 from dbr.settings import Settings
-from dbr.team import auth_admin
+from dbr.team import auth_admin, queries
 
 PERMISSIONS = ("can_view_all_leads", "can_edit_lessons", "can_push_to_live", "can_manage_users")
 
@@ -63,9 +63,7 @@ async def invite_member(
     async with as_caller(pool, caller) as conn:
         row = await (
             await conn.execute(
-                "select private.invite_check(%s, %s, %s, %s::uuid[]) as kind,"
-                " private.current_client_id() as client_id",
-                (email, invite.role, Jsonb(invite.permissions), allowed),
+                queries.INVITE_CHECK, (email, invite.role, Jsonb(invite.permissions), allowed)
             )
         ).fetchone()
     assert row is not None
@@ -108,11 +106,7 @@ async def invite_member(
     async with as_caller(pool, caller) as conn:
         if kind == "new":
             await conn.execute(
-                "insert into public.client_members (client_id, user_id, email, first_name,"
-                " last_name,"
-                " role, status, can_view_all_leads, can_edit_lessons, can_push_to_live,"
-                " can_manage_users, allowed_dataset_ids)"
-                " values (%s, %s, %s, %s, %s, %s, 'invited', %s, %s, %s, %s, %s::uuid[])",
+                queries.INSERT_INVITED_MEMBER,
                 (
                     client_id,
                     user_id,
@@ -124,13 +118,7 @@ async def invite_member(
                     allowed,
                 ),
             )
-        member = await (
-            await conn.execute(
-                "select private.member_json(m) as j from public.client_members m"
-                " where m.user_id = %s",
-                (user_id,),
-            )
-        ).fetchone()
+        member = await (await conn.execute(queries.MEMBER_BY_USER, (user_id,))).fetchone()
     if member is None:
         raise DbrError("The invitation was sent but the membership is not visible.", status=500)
     return InviteResult(user=member["j"], resent=kind == "resend")
@@ -142,13 +130,7 @@ def _redirect(settings: Settings) -> dict[str, str]:
 
 async def _member(pool: AsyncConnectionPool, caller: Caller, email: str) -> dict[str, Any]:
     async with as_caller(pool, caller) as conn:
-        row = await (
-            await conn.execute(
-                "select private.member_json(m) as j from public.client_members m"
-                " where lower(m.email) = %s",
-                (email,),
-            )
-        ).fetchone()
+        row = await (await conn.execute(queries.MEMBER_BY_EMAIL, (email,))).fetchone()
     if row is None:
         raise DbrError("The invitation was sent but the membership is not visible.", status=500)
     return row["j"]
