@@ -19,6 +19,12 @@ from dbr.team.invites import Invite, invite_member
 router = APIRouter(prefix="/api", tags=["users"])
 
 
+# An address with one @ and a dot after it; names without control characters (NUL included,
+# which PostgreSQL text cannot hold).
+_EMAIL = r"^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+\.[^\s@\x00-\x1f\x7f]+$"
+_NAME = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
+
+
 class Permissions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,9 +37,9 @@ class Permissions(BaseModel):
 class InviteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=320, pattern=_EMAIL)
+    first_name: str = Field(min_length=1, max_length=100, pattern=_NAME)
+    last_name: str = Field(min_length=1, max_length=100, pattern=_NAME)
     role: Literal["admin", "manager", "sales_rep", "read_only"]
     permissions: Permissions
     allowed_dataset_ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)

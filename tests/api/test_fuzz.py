@@ -10,6 +10,7 @@ examples per operation and phase, derandomized, no example database.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from schemathesis.generation.modes import GenerationMode
 
 from api.main import create_app
 from dbr.auth import mint_token
+from dbr.dev.standins.auth import AuthStandin
 from dbr.settings import Settings, get_settings
 from tests.support import make_client, make_user
 from tests.support.bookings import make_dataset, make_lead
@@ -45,9 +47,13 @@ def fuzz_user(db_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def fuzz_settings(settings: Settings) -> Settings:
-    # The per-user limit (100/min) would turn most of the run into 429s.
-    return settings.model_copy(update={"api_rate_limit_per_minute": 1_000_000})
+def fuzz_settings(settings: Settings, db_url: str) -> Iterator[Settings]:
+    # The per-user limit (100/min) would turn most of the run into 429s. Invitations go to the
+    # local Auth stand-in, as under `dbr up`.
+    with AuthStandin(database_url=db_url, settings=settings) as auth:
+        yield settings.model_copy(
+            update={"api_rate_limit_per_minute": 1_000_000, "auth_standin_port": auth.port}
+        )
 
 
 @pytest.fixture(scope="session")

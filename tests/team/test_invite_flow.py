@@ -217,7 +217,7 @@ def test_invite_refusals(
         ).fetchone()["email"],
     )
     r = team_api.post("/api/users", json=invite_body("not-an-email"), headers=bearer(admin_token))
-    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "email"
+    assert r.status_code == 400 and "email" in str(r.json()["error"]["details"])
     r = team_api.post(
         "/api/users", json=invite_body("x6@team.test", "owner"), headers=bearer(admin_token)
     )
