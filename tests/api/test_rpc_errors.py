@@ -77,7 +77,8 @@ def world(db_url: str) -> dict[str, Any]:
 
 def _resolve(value: Any, w: dict[str, Any]) -> Any:
     if isinstance(value, str) and value.startswith("$"):
-        return w[value[1:]]
+        found = w[value[1:]]
+        return str(found) if isinstance(found, uuid.UUID) else found  # user ids are UUIDs
     if isinstance(value, dict):
         return {k: _resolve(v, w) for k, v in value.items()}
     return value
@@ -158,6 +159,35 @@ CASES = [
     ("ai_send", "ro", {"lead_id": "$lead", "content": "Hi"}, FORBIDDEN),
     ("ai_send", "admin", {"lead_id": "$lead_b", "content": "Hi"}, GONE),
     ("ai_send", "admin", {"lead_id": "$lead", "message_id": RANDOM}, GONE),
+    ("list_users", "rep", {}, FORBIDDEN),
+    ("list_users", "stranger", {}, FORBIDDEN),
+    ("update_user", "admin", {"id": "$admin_b", "role": "manager"}, GONE),
+    ("update_user", "admin", {"id": RANDOM, "role": "manager"}, GONE),
+    ("update_user", "admin", {"id": "$rep", "role": "owner"}, BAD),
+    ("update_user", "admin", {"id": "$rep", "permissions": {"can_fly": True}}, BAD),
+    ("update_user", "rep", {"id": "$ro", "role": "manager"}, FORBIDDEN),
+    ("suspend_user", "admin", {"id": "$admin"}, FORBIDDEN),
+    ("suspend_user", "admin", {"id": "$admin_b"}, GONE),
+    ("suspend_user", "rep", {"id": "$ro"}, FORBIDDEN),
+    ("get_client_settings", "stranger", {}, FORBIDDEN),
+    ("update_client_settings", "manager", {"company_name": "X"}, FORBIDDEN),
+    ("update_client_settings", "admin", {"settings": {"colour": "red"}}, BAD),
+    ("update_client_settings", "admin", {"company_email": "nope"}, BAD),
+    ("get_integrations", "stranger", {}, FORBIDDEN),
+    (
+        "connect_twilio",
+        "manager",
+        {"account_sid": "AC" + "0" * 32, "auth_token": "0" * 32},
+        FORBIDDEN,
+    ),
+    ("connect_twilio", "admin", {"account_sid": "AC1", "auth_token": "0" * 32}, BAD),
+    ("connect_calcom", "manager", {"api_key": "cal_live_123456", "event_type_id": 1}, FORBIDDEN),
+    ("connect_calcom", "admin", {"api_key": "cal_live_123456", "event_type_id": 0}, BAD),
+    ("connect_anthropic", "rep", {"api_key": "sk-ant-12345678"}, FORBIDDEN),
+    ("connect_anthropic", "admin", {"api_key": "short"}, BAD),
+    ("disconnect_integration", "admin", {"service": "email"}, BAD),
+    ("disconnect_integration", "rep", {"service": "twilio"}, FORBIDDEN),
+    ("test_integrations", "manager", {}, FORBIDDEN),
 ]
 
 
