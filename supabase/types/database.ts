@@ -1268,6 +1268,27 @@ export type Database = {
         Args: { "content"?: string; "lead_id": string; "message_id"?: string };
         Returns: Json;
       };
+      "connect_anthropic": {
+        Args: { "api_key": string; "model"?: string };
+        Returns: Json;
+      };
+      "connect_calcom": {
+        Args: {
+          "api_key": string;
+          "calendar_name"?: string;
+          "event_type_id": number;
+        };
+        Returns: Json;
+      };
+      "connect_twilio": {
+        Args: {
+          "account_sid": string;
+          "auth_token": string;
+          "messaging_service_sid"?: string;
+          "phone_number"?: string;
+        };
+        Returns: Json;
+      };
       "create_dataset": {
         Args: {
           "campaign_start_date"?: string;
@@ -1277,8 +1298,14 @@ export type Database = {
         Returns: Json;
       };
       "delete_dataset": { Args: { "id": string }; Returns: Json };
+      "disconnect_integration": { Args: { "service": string }; Returns: Json };
+      "get_client_settings": {
+        Args: Record<PropertyKey, never>;
+        Returns: Json;
+      };
       "get_conversation": { Args: { "id": string }; Returns: Json };
       "get_dataset": { Args: { "id": string }; Returns: Json };
+      "get_integrations": { Args: Record<PropertyKey, never>; Returns: Json };
       "get_lead": { Args: { "id": string }; Returns: Json };
       "get_notification_preferences": {
         Args: Record<PropertyKey, never>;
@@ -1308,6 +1335,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "list_users": { Args: Record<PropertyKey, never>; Returns: Json };
       "make_prompt_live": { Args: { "type": string }; Returns: Json };
       "mark_notifications_read": {
         Args: { "notification_ids"?: (string)[] };
@@ -1344,9 +1372,25 @@ export type Database = {
         Args: { "dataset_id": string; "settings"?: Json };
         Returns: Json;
       };
+      "suspend_user": { Args: { "id": string }; Returns: Json };
+      "test_integrations": { Args: Record<PropertyKey, never>; Returns: Json };
       "toggle_lead_archive": { Args: { "id": string }; Returns: Json };
       "unread_notification_count": {
         Args: Record<PropertyKey, never>;
+        Returns: Json;
+      };
+      "update_client_settings": {
+        Args: {
+          "company_email"?: string;
+          "company_name"?: string;
+          "company_phone"?: string;
+          "logo_url"?: string;
+          "n8n_workflow_id"?: string;
+          "primary_color"?: string;
+          "settings"?: Json;
+          "timezone"?: string;
+          "twilio_phone_number"?: string;
+        };
         Returns: Json;
       };
       "update_dataset": {
@@ -1371,6 +1415,18 @@ export type Database = {
           "system_prompt": string;
           "type": string;
           "user_prompt_template"?: string;
+        };
+        Returns: Json;
+      };
+      "update_user": {
+        Args: {
+          "allowed_dataset_ids"?: (string)[];
+          "first_name"?: string;
+          "id": string;
+          "last_name"?: string;
+          "permissions"?: Json;
+          "role"?: string;
+          "status"?: string;
         };
         Returns: Json;
       };
