@@ -138,6 +138,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "ANTHROPIC_STANDIN_PORT",
             "CALCOM_STANDIN_PORT",
             "EMAIL_STANDIN_PORT",
+            "AUTH_STANDIN_PORT",
         )
     }
     env = {k: v for k, v in os.environ.items() if not REAL_SERVICE_VARS.match(k)}
