@@ -89,11 +89,13 @@ def _refusal(db_url: str, w: dict[str, Any], who: str, name: str, body: dict[str
         psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn,
         pytest.raises(RpcError) as err,
     ):
-        call_rpc(conn, caller_for(w[who]), name, _resolve(body, w))
+        call_rpc(conn, ANON if who == "anon" else caller_for(w[who]), name, _resolve(body, w))
     return err.value.error
 
 
 BAD, FORBIDDEN, GONE = (400, "VALIDATION_ERROR"), (403, "FORBIDDEN"), (404, "NOT_FOUND")
+UNAUTHORIZED = (401, "UNAUTHORIZED")
+ANON = Caller(user_id=None, role="anon", claims={"role": "anon"})
 
 # (rpc, caller, body with $world references, (status, contract code))
 CASES = [
@@ -188,6 +190,53 @@ CASES = [
     ("disconnect_integration", "admin", {"service": "email"}, BAD),
     ("disconnect_integration", "rep", {"service": "twilio"}, FORBIDDEN),
     ("test_integrations", "manager", {}, FORBIDDEN),
+    (
+        "notify_user",
+        "admin",
+        {"user_id": "$rep", "channels": [], "priority": "immediate", "title": "T", "message": "M"},
+        BAD,
+    ),
+    (
+        "notify_user",
+        "admin",
+        {
+            "user_id": "$rep",
+            "channels": ["in_app"],
+            "priority": "urgent",
+            "title": "T",
+            "message": "M",
+        },
+        BAD,
+    ),
+    (
+        "notify_user",
+        "rep",
+        {
+            "user_id": "$manager",
+            "channels": ["in_app"],
+            "priority": "normal",
+            "title": "T",
+            "message": "M",
+        },
+        FORBIDDEN,
+    ),
+    (
+        "notify_user",
+        "admin",
+        {
+            "user_id": "$admin_b",
+            "channels": ["in_app"],
+            "priority": "normal",
+            "title": "T",
+            "message": "M",
+        },
+        GONE,
+    ),
+    ("get_notification_preferences", "anon", {}, UNAUTHORIZED),
+    ("update_notification_preferences", "rep", {"channels": {"new_reply": ["fax"]}}, BAD),
+    ("update_notification_preferences", "rep", {"timezone": "Mars/Olympus"}, BAD),
+    ("mark_notifications_read", "anon", {}, UNAUTHORIZED),
+    ("unread_notification_count", "anon", {}, UNAUTHORIZED),
 ]
 
 
@@ -202,7 +251,9 @@ def test_rpc_error_status_and_code(db_url, world, name, who, body, expected):
     assert err.message
     # The raised refusals carry the API contract's code in PostgREST's body itself (supabase-js
     # hands this object to the frontend as `error`).
-    if err.code != "22P02":  # a malformed uuid is Postgres' own cast error (class 22: 400)
+    # Postgres' own errors keep their SQLSTATE there: a malformed uuid (22P02, 400) and an
+    # anonymous call of an RPC not granted to anon (42501, 401).
+    if err.code not in ("22P02", "42501"):
         assert err.body["code"] == expected[1], err.body
     assert set(contract_error(err)["error"]) == {"code", "message", "details"}
 
