@@ -17,6 +17,7 @@ from typing import Any
 from dbr.notifications.service import NotifyError, Outcome, deliver_email, deliver_sms
 from dbr.providers.email import EmailClient, email_client
 from dbr.providers.twilio import twilio_client
+from dbr.team.credentials import twilio_for_client
 from workers.jobs import Context, Job, PermanentError, RetryableError, handler
 from workers.runtime import Defer
 
@@ -56,9 +57,11 @@ async def notify_email(job: Job, ctx: Context) -> dict[str, Any]:
 
 @handler("notify.sms")
 async def notify_sms(job: Job, ctx: Context) -> dict[str, Any]:
-    client = ctx.clients.get("twilio")
-    if client is None:
-        client = ctx.clients["twilio"] = await twilio_client(ctx.settings)
+    platform = ctx.clients.get("twilio")
+    if platform is None:
+        platform = ctx.clients["twilio"] = await twilio_client(ctx.settings)
+    # The client's own Twilio account when it connected one (its number belongs to it).
+    client = await twilio_for_client(ctx, job.client_id, platform)
     try:
         outcome = await deliver_sms(
             ctx.pool, client, _delivery_id(job), last_attempt=job.last_attempt
