@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     storage_backend: str = "local"
     storage_dir: Path | None = None  # unset: local_dir / "storage"
     max_upload_bytes: int = 200 * 1024 * 1024
+    # Exports: how long POST /api/analytics/export waits for the file before answering 202,
+    # how long a file (and its signed link) lives, and the API's address in local links.
+    export_wait_seconds: float = 20.0
+    export_ttl_hours: int = 24
+    public_api_url: str = ""  # unset: http://api_host:api_port
 
     # Outside services. Empty credentials mean "use the local stand-in".
     twilio_account_sid: str | None = None
@@ -78,6 +83,8 @@ class Settings(BaseSettings):
             self.database_url = f"postgresql://postgres:postgres@127.0.0.1:{self.pg_port}/postgres"
         if not self.public_webhook_base_url:
             self.public_webhook_base_url = f"http://127.0.0.1:{self.functions_port}/functions/v1"
+        if not self.public_api_url:
+            self.public_api_url = f"http://{self.api_host}:{self.api_port}"
         if self.storage_dir is None:
             self.storage_dir = self.local_dir / "storage"
         return self

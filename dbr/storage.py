@@ -48,7 +48,9 @@ class Storage(Protocol):
 
     def url(self, bucket: str, key: str) -> str: ...
 
-    def signed_url(self, bucket: str, key: str, expires_in: int) -> str: ...
+    def signed_url(
+        self, bucket: str, key: str, expires_in: int, download: str | None = None
+    ) -> str: ...
 
 
 def _check(bucket: str, key: str) -> None:
@@ -109,9 +111,17 @@ class LocalStorage:
         msg = f"{bucket}/{key}:{expires}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
 
-    def signed_url(self, bucket: str, key: str, expires_in: int) -> str:
+    def signed_url(
+        self, bucket: str, key: str, expires_in: int, download: str | None = None
+    ) -> str:
         expires = int(time.time()) + expires_in
         return f"{self.url(bucket, key)}?expires={expires}&token={self._sign(bucket, key, expires)}"
+
+    def sign(self, bucket: str, key: str, expires: int) -> str:
+        """The HMAC token of a link to `bucket/key` valid until the Unix time `expires`, for
+        routes that serve local files over HTTP (verified by `verify_signature`)."""
+        _check(bucket, key)
+        return self._sign(bucket, key, expires)
 
     def verify_signature(self, bucket: str, key: str, expires: int, token: str) -> bool:
         """For a route serving local signed links: the token matches and has not expired."""
@@ -175,9 +185,13 @@ class SupabaseStorage:
         _check(bucket, key)
         return f"{self._base}/object/authenticated/{bucket}/{quote(key)}"
 
-    def signed_url(self, bucket: str, key: str, expires_in: int) -> str:
+    def signed_url(
+        self, bucket: str, key: str, expires_in: int, download: str | None = None
+    ) -> str:
+        """A signed link; with `download`, the browser saves the file under that name."""
         _check(bucket, key)
-        res = self._client.from_(bucket).create_signed_url(key, expires_in)
+        options = {"download": download} if download else None
+        res = self._client.from_(bucket).create_signed_url(key, expires_in, options)  # type: ignore[arg-type]
         return str(res.get("signedURL") or res.get("signedUrl"))
 
 

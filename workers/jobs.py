@@ -16,6 +16,8 @@ Job kinds in use (payloads are JSON objects):
   ai.reply      {"conversation_id": uuid, "inbound_message_id": uuid}
   ai.draft      {"conversation_id": uuid, "lead_id": uuid, "requested_by": uuid}
   ai.classify_opt_out  {"conversation_id": uuid, "inbound_message_id": uuid}  (manual/off mode)
+  exports.build {"export_id": uuid}                       build an export file as its requester
+  exports.purge {}                                        delete expired export files
   notify.email  {"delivery_id": uuid}                     a staff notification email (or digest)
   notify.sms    {"delivery_id": uuid}                     a staff notification SMS (member's phone)
 """

@@ -1,5 +1,6 @@
 """Job handlers, one module per domain, named by the first part of the job kinds it serves
-(`sms` serves sms.send and sms.reconcile, `ai` serves ai.reply and ai.draft). Importing a
+(`sms` serves sms.send and sms.reconcile, `ai` serves ai.reply and ai.draft,
+`exports` serves exports.build and exports.purge). Importing a
 module registers its handlers; `load(kinds)` imports the modules serving `kinds` (all of
 them without kinds), so a worker for sms.* never pays the AI SDK's import time."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-DOMAINS = ("ai", "notify", "sms", "team")
+DOMAINS = ("ai", "exports", "notify", "sms", "team")
 
 
 def load(kinds: Iterable[str] | None = None) -> None:
