@@ -92,8 +92,16 @@ def make_world(db: Conn) -> World:
 
 
 def add_message(
-    db: Conn, lead_id: uuid.UUID, content: str, *, inbound: bool = False, status: str | None = None
+    db: Conn,
+    lead_id: uuid.UUID,
+    content: str,
+    *,
+    inbound: bool = False,
+    status: str | None = None,
+    category: str | None = None,
+    days_ago: float = 0,
 ) -> None:
+    """A message of the lead's conversation, sent (or received) `days_ago` days ago."""
     lead = db.execute(
         "select client_id, dataset_id from public.leads where id = %s", (lead_id,)
     ).fetchone()
@@ -102,18 +110,25 @@ def add_message(
         " on conflict (lead_id) do update set status = excluded.status returning id",
         (lead["client_id"], lead["dataset_id"], lead_id),
     ).fetchone()["id"]
+    status = status or ("received" if inbound else "sent")
     db.execute(
         "insert into public.messages (client_id, dataset_id, conversation_id, lead_id, direction,"
-        " message_category, status, content) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+        " message_category, status, content, created_at, sent_at, received_at)"
+        " select %s, %s, %s, %s, %s, %s, %s, %s, t,"
+        " case when %s then t end, case when %s then t end"
+        " from (select now() - make_interval(secs => %s * 86400) as t) x",
         (
             lead["client_id"],
             lead["dataset_id"],
             conv,
             lead_id,
             "inbound" if inbound else "outbound",
-            "lead_reply" if inbound else "human_manual",
-            status or ("received" if inbound else "sent"),
+            category or ("lead_reply" if inbound else "human_manual"),
+            status,
             content,
+            not inbound and status in ("sent", "delivered"),
+            inbound,
+            days_ago,
         ),
     )
 

@@ -5,7 +5,9 @@ alterations, long builds answer 202 and are polled, expired files are purged."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
+import zipfile
 from typing import Any
 
 import pytest
@@ -387,3 +389,62 @@ def test_expired_files_are_purged(export_api, token_for, export_settings, world,
     ).fetchone()
     assert row["status"] == "expired" and row["purged_at"] is not None
     assert export_api.get(local_path(export["download_url"])).status_code in (404, 410)
+
+
+def test_analytics_summary_has_daily_table_and_native_charts(
+    export_api, token_for, export_settings, world, db
+):
+    add_message(db, world.leads["Ann"], "Hi Ann", category="m1", days_ago=1)
+    add_message(db, world.leads["Ann"], "Yes please", inbound=True, days_ago=1)
+    add_message(db, world.leads["Bea"], "Hi Bea", category="m1", days_ago=3)
+    add_message(db, world.leads["Cal"], "Hi Cal", category="m1", days_ago=1)
+    add_message(db, world.leads["Gus"], "Hi Gus", category="m1", days_ago=1)
+    today = db.execute(
+        "select (now() at time zone c.timezone)::date as d from public.clients c where c.id = %s",
+        (world.client_id,),
+    ).fetchone()["d"]
+
+    def day(n: int) -> str:
+        return (today - dt.timedelta(days=n)).isoformat()
+
+    admin = _built(
+        export_api,
+        token_for,
+        export_settings,
+        world.admin,
+        export_type="analytics_summary",
+        time_range="week",
+    )
+    rows = csv_rows(_file(export_api, admin))
+    assert list(rows[0]) == ["date", "messages_sent", "replies_received", "calls_booked"]
+    assert [r["date"] for r in rows] == [day(n) for n in range(6, -1, -1)]  # 7 local days
+    by_day = {r["date"]: r for r in rows}
+    assert (by_day[day(1)]["messages_sent"], by_day[day(1)]["replies_received"]) == ("2", "1")
+    assert by_day[day(3)]["messages_sent"] == "1" and by_day[day(0)]["messages_sent"] == "0"
+    assert admin["rows"] == 7
+
+    restricted = _built(
+        export_api,
+        token_for,
+        export_settings,
+        world.restricted,
+        export_type="analytics_summary",
+        time_range="week",
+        format="xlsx",
+    )
+    content = _file(export_api, restricted)
+    wb, _ = xlsx_rows(content)
+    assert wb.sheetnames == ["Summary", "Daily"]
+    daily = {
+        r[0].date().isoformat(): r[1:] for r in wb["Daily"].iter_rows(min_row=2, values_only=True)
+    }
+    assert daily[day(1)] == (1, 1, 0)  # Cal's dataset is not the restricted member's
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r[0]}
+    assert summary["Messages sent"] == 2 and summary["Dataset"] == "All datasets"
+
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        charts = sorted(n for n in z.namelist() if n.startswith("xl/charts/chart"))
+        assert len(charts) == 2
+        line, bars = (z.read(n).decode() for n in charts)
+    assert "<c:lineChart>" in line and "Daily!$B$2:$B$8" in line and "Daily!$C$2:$C$8" in line
+    assert "<c:barChart>" in bars and "Daily!$D$2:$D$8" in bars
