@@ -49,10 +49,15 @@ def fuzz_user(db_url: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def fuzz_settings(settings: Settings, db_url: str) -> Iterator[Settings]:
     # The per-user limit (100/min) would turn most of the run into 429s. Invitations go to the
-    # local Auth stand-in, as under `dbr up`.
+    # local Auth stand-in, as under `dbr up`. With no worker running, an export would wait its
+    # full 20 s for a file: it answers 202 at once instead.
     with AuthStandin(database_url=db_url, settings=settings) as auth:
         yield settings.model_copy(
-            update={"api_rate_limit_per_minute": 1_000_000, "auth_standin_port": auth.port}
+            update={
+                "api_rate_limit_per_minute": 1_000_000,
+                "auth_standin_port": auth.port,
+                "export_wait_seconds": 0.0,
+            }
         )
 
 
