@@ -506,6 +506,84 @@ export type Database = {
           },
         ];
       };
+      "exports": {
+        Row: {
+          "client_id": string;
+          "completed_at": string | null;
+          "created_at": string;
+          "dataset_id": string | null;
+          "dataset_name": string | null;
+          "error": string | null;
+          "expires_at": string | null;
+          "export_type": Database["public"]["Enums"]["export_type"];
+          "filename": string;
+          "format": Database["public"]["Enums"]["export_format"];
+          "id": string;
+          "job_id": number | null;
+          "purged_at": string | null;
+          "requested_by": string | null;
+          "row_count": number | null;
+          "size_bytes": number | null;
+          "started_at": string | null;
+          "status": Database["public"]["Enums"]["export_status"];
+          "storage_path": string;
+          "time_range": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "client_id": string;
+          "completed_at"?: string | null;
+          "created_at"?: string;
+          "dataset_id"?: string | null;
+          "dataset_name"?: string | null;
+          "error"?: string | null;
+          "expires_at"?: string | null;
+          "export_type": Database["public"]["Enums"]["export_type"];
+          "filename": string;
+          "format": Database["public"]["Enums"]["export_format"];
+          "id"?: string;
+          "job_id"?: number | null;
+          "purged_at"?: string | null;
+          "requested_by"?: string | null;
+          "row_count"?: number | null;
+          "size_bytes"?: number | null;
+          "started_at"?: string | null;
+          "status"?: Database["public"]["Enums"]["export_status"];
+          "storage_path": string;
+          "time_range"?: string;
+        };
+        Update: {
+          "client_id"?: string;
+          "completed_at"?: string | null;
+          "created_at"?: string;
+          "dataset_id"?: string | null;
+          "dataset_name"?: string | null;
+          "error"?: string | null;
+          "expires_at"?: string | null;
+          "export_type"?: Database["public"]["Enums"]["export_type"];
+          "filename"?: string;
+          "format"?: Database["public"]["Enums"]["export_format"];
+          "id"?: string;
+          "job_id"?: number | null;
+          "purged_at"?: string | null;
+          "requested_by"?: string | null;
+          "row_count"?: number | null;
+          "size_bytes"?: number | null;
+          "started_at"?: string | null;
+          "status"?: Database["public"]["Enums"]["export_status"];
+          "storage_path"?: string;
+          "time_range"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "exports_client_id_fkey";
+            columns: ["client_id"];
+            isOneToOne: false;
+            referencedRelation: "clients";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "job_signals": {
         Row: {
           "id": number;
@@ -1436,6 +1514,13 @@ export type Database = {
       "booking_status": "accepted" | "cancelled" | "rescheduled";
       "campaign_status": "draft" | "active" | "paused" | "completed";
       "conversation_status": "active" | "needs_human" | "closed";
+      "export_format": "csv" | "xlsx";
+      "export_status": "pending" | "running" | "ready" | "failed" | "expired";
+      "export_type":
+        | "leads"
+        | "conversations"
+        | "lessons"
+        | "analytics_summary";
       "insight_severity":
         | "critical"
         | "urgent"
@@ -1646,6 +1731,9 @@ export const Constants = {
       "booking_status": ["accepted", "cancelled", "rescheduled"],
       "campaign_status": ["draft", "active", "paused", "completed"],
       "conversation_status": ["active", "needs_human", "closed"],
+      "export_format": ["csv", "xlsx"],
+      "export_status": ["pending", "running", "ready", "failed", "expired"],
+      "export_type": ["leads", "conversations", "lessons", "analytics_summary"],
       "insight_severity": [
         "critical",
         "urgent",
