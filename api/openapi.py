@@ -37,6 +37,7 @@ ERROR_DESCRIPTIONS = {
     403: "Signed in, but not allowed: not an active member, or the role may not (FORBIDDEN).",
     404: "Not found, or not visible to the caller (NOT_FOUND).",
     409: "Conflicts with the current state; retry or change the request (CONFLICT).",
+    410: "No longer available, e.g. an expired download link (EXPIRED).",
     413: "The upload is larger than the limit (PAYLOAD_TOO_LARGE).",
     415: "The upload is not a CSV file (UNSUPPORTED_MEDIA_TYPE).",
     429: "Too many requests (RATE_LIMITED); `Retry-After` says when to try again.",

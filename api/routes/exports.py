@@ -73,7 +73,10 @@ def _answer(settings: Any, export: dict[str, Any], response: Response) -> dict[s
 @router.post(
     "/api/analytics/export",
     responses={
-        202: {"description": "Still being built: poll the Location (GET) for the link."},
+        202: {
+            "description": "Still being built: poll the Location (GET) for the link.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         **error_responses(403, 404, 429, 503),
     },
 )
@@ -107,7 +110,10 @@ async def create_export(
 @router.get(
     "/api/analytics/export/{export_id}",
     responses={
-        202: {"description": "Still being built: poll again after Retry-After."},
+        202: {
+            "description": "Still being built: poll again after Retry-After.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         **error_responses(404),
     },
 )
@@ -131,8 +137,7 @@ async def get_export(
     response_class=FileResponse,
     responses={
         200: {"description": "The file.", "content": {k: {} for k in CONTENT_TYPES.values()}},
-        **error_responses(403, 404),
-        410: {"description": "The link has expired."},
+        **error_responses(403, 404, 410),
     },
 )
 async def download(

@@ -13,7 +13,10 @@ values ('exports', 'exports', false)
 on conflict (id) do nothing;
 
 create type public.export_type as enum ('leads', 'conversations', 'lessons', 'analytics_summary');
+comment on type public.export_type is
+  'What an export holds: leads, conversations (one row per message), lessons, or the analytics summary.';
 create type public.export_format as enum ('csv', 'xlsx');
+comment on type public.export_format is 'The file format of an export: CSV (UTF-8 with BOM) or XLSX.';
 create type public.export_status as enum ('pending', 'running', 'ready', 'failed', 'expired');
 comment on type public.export_status is
   'pending: queued; running: a worker is writing the file; ready: downloadable until expires_at; '
@@ -41,7 +44,7 @@ create table public.exports (
   expires_at timestamptz,
   purged_at timestamptz,
   unique (id, client_id),
-  check ((status = 'ready') <= (expires_at is not null and row_count is not null))
+  check (status <> 'ready' or (expires_at is not null and row_count is not null))
 );
 comment on table public.exports is
   'Every export a member asked for: who, what (type, format, dataset, time range), when, how many '
@@ -123,6 +126,7 @@ comment on function private.export_since(text, text) is
 -- inlined and costs ~5 us, nine per row, where the bare expression costs ~0.3 us (a pgTAP
 -- test holds each column to export_text). Phone numbers are E.164 by constraint.
 
+-- Rows of a leads export: the leads the caller may see, of one dataset or all, created since.
 create function private.export_leads(dataset_id uuid, since timestamptz)
 returns table (
   lead_id uuid, dataset text, first_name text, last_name text, phone_number text, email text,
@@ -167,6 +171,7 @@ $$;
 comment on function private.export_leads(uuid, timestamptz) is
   'Rows of a leads export: the leads the caller may see (RLS), of one dataset or all, created since.';
 
+-- Rows of a conversations export: one per message the caller may see (drafts left out).
 create function private.export_conversations(dataset_id uuid, since timestamptz)
 returns table (
   conversation_id uuid, lead_id uuid, dataset text, first_name text, last_name text,
@@ -207,6 +212,7 @@ comment on function private.export_conversations(uuid, timestamptz) is
   'Rows of a conversations export: one per message of the conversations the caller may see (RLS; '
   'drafts left out), of one dataset or all, written since; grouped by conversation, in time order.';
 
+-- Rows of a lessons export: the caller's client's lessons and the universal ones.
 create function private.export_lessons(since timestamptz)
 returns table (
   lesson_id uuid, title text, lesson_type text, scope text, status text, priority smallint,
@@ -384,6 +390,7 @@ $$;
 comment on function private.begin_export(uuid) is
   'Worker: marks an export running and returns what building it needs, or null if it is settled.';
 
+-- Worker: the file is stored; the export is ready until now + valid_for.
 create function private.finish_export(
   export_id uuid, row_count integer, size_bytes bigint, valid_for interval default interval '24 hours'
 ) returns jsonb
@@ -405,6 +412,7 @@ $$;
 comment on function private.finish_export(uuid, integer, bigint, interval) is
   'Worker: the file is stored; the export is ready until now + valid_for (24 h).';
 
+-- Worker: the export could not be built (its job's last attempt failed).
 create function private.fail_export(export_id uuid, error text) returns void
 language sql
 security definer
@@ -418,6 +426,7 @@ comment on function private.fail_export(uuid, text) is 'Worker: the export could
 
 -- Purging expired files -----------------------------------------------------------------
 
+-- Purge: ready exports past their expiry, oldest first.
 create function private.expired_exports(max_rows integer default 500)
 returns table (export_id uuid, storage_path text)
 language sql
@@ -432,6 +441,7 @@ as $$
 $$;
 comment on function private.expired_exports(integer) is 'Purge: ready exports past their expiry (oldest first).';
 
+-- Purge: these exports' files are deleted; they are expired now.
 create function private.mark_exports_purged(export_ids uuid[]) returns integer
 language sql
 security definer
