@@ -125,7 +125,7 @@ class LocalStorage:
 
     def verify_signature(self, bucket: str, key: str, expires: int, token: str) -> bool:
         """For a route serving local signed links: the token matches and has not expired."""
-        good = hmac.compare_digest(self._sign(bucket, key, expires), token)
+        good = hmac.compare_digest(self._sign(bucket, key, expires).encode(), token.encode())
         return good and expires >= time.time()
 
 

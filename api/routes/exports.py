@@ -155,7 +155,7 @@ async def download(
         expected = storage.sign(EXPORTS, key, expires)
     except StorageError as exc:
         raise DbrError("This download link is not valid.", status=403) from exc
-    if not hmac.compare_digest(expected, token):  # another file, expiry or token: altered
+    if not hmac.compare_digest(expected.encode(), token.encode()):  # altered file, expiry, token
         raise DbrError("This download link is not valid.", status=403)
     if expires < time.time():
         raise DbrError(

@@ -215,6 +215,7 @@ def test_signed_link_works_until_expiry_and_refuses_alterations(
         url.replace(f"expires={expires}", f"expires={expires + 3600}"),  # a longer life
         url.replace(str(world.client_id), str(world.other_client)),  # another client's file
         url.split("&token=")[0] + "&token=",
+        url.split("&token=")[0] + "&token=%C3%A9" + token[2:],  # not even ASCII
     ]
     for bad in altered:
         resp = export_api.get(bad)
