@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from api.routes import exports as exports_route
+from dbr.exports import service as export_service
 from dbr.exports.cells import neutralise
 from tests.exports.support import (
     ExportWorker,
@@ -449,3 +450,36 @@ def test_analytics_summary_has_daily_table_and_native_charts(
         line, bars = (z.read(n).decode() for n in charts)
     assert "<c:lineChart>" in line and "Daily!$B$2:$B$8" in line and "Daily!$C$2:$C$8" in line
     assert "<c:barChart>" in bars and "Daily!$D$2:$D$8" in bars
+
+
+def test_a_build_that_keeps_failing_ends_failed_and_a_crashed_one_is_rebuilt(
+    export_api, token_for, export_settings, world, db, monkeypatch
+):
+    monkeypatch.setattr(export_settings, "export_wait_seconds", 0.0)
+    doomed = _export(export_api, token_for, world.admin, export_type="leads").json()["export"]
+
+    def broken(*args: Any) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_service, "write_rows", broken)
+    for _ in range(3):  # the job's attempts, backoff skipped
+        db.execute("update private.jobs set run_at = now() where kind = 'exports.build'")
+        run_export_jobs(export_settings)
+    export = export_api.get(
+        f"/api/analytics/export/{doomed['id']}", headers=token_for(world.admin)
+    ).json()["export"]
+    assert export["status"] == "failed" and "disk full" in export["error"]
+    assert export["download_url"] is None
+    leftovers = list((export_settings.storage_dir / ".incoming").glob(".export-*"))
+    assert leftovers == []  # no temporary file left behind
+    monkeypatch.undo()
+
+    # A worker that died mid-build (the export stays `running`): the job's next run rebuilds.
+    monkeypatch.setattr(export_settings, "export_wait_seconds", 0.0)
+    crashed = _export(export_api, token_for, world.admin, export_type="leads").json()["export"]
+    db.execute("select private.begin_export(%s)", (crashed["id"],))
+    run_export_jobs(export_settings)
+    export = export_api.get(
+        f"/api/analytics/export/{crashed['id']}", headers=token_for(world.admin)
+    ).json()["export"]
+    assert export["status"] == "ready" and export["rows"] == 3
