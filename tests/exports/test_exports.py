@@ -483,3 +483,50 @@ def test_a_build_that_keeps_failing_ends_failed_and_a_crashed_one_is_rebuilt(
         f"/api/analytics/export/{crashed['id']}", headers=token_for(world.admin)
     ).json()["export"]
     assert export["status"] == "ready" and export["rows"] == 3
+
+
+def test_time_range_counts_the_clients_local_days(
+    export_api, token_for, export_settings, world, db
+):
+    db.execute(
+        "update public.clients set timezone = 'Pacific/Auckland' where id = %s", (world.client_id,)
+    )
+    db.execute(
+        "update public.leads set created_at = now() - interval '10 days' where id = %s",
+        (world.leads["Cal"],),
+    )
+    # Created just before the client's local midnight of six days ago: out of "week" by minutes.
+    db.execute(
+        "update public.leads set created_at = (date_trunc('day', now() at time zone"
+        " 'Pacific/Auckland') - interval '6 days' - interval '5 minutes') at time zone"
+        " 'Pacific/Auckland' where id = %s",
+        (world.leads["Bea"],),
+    )
+    week = _built(
+        export_api,
+        token_for,
+        export_settings,
+        world.admin,
+        export_type="leads",
+        time_range="week",
+    )
+    assert _names(csv_rows(_file(export_api, week))) == {"Ann"}
+    assert "-week-" in week["filename"]
+    month = _built(
+        export_api,
+        token_for,
+        export_settings,
+        world.admin,
+        export_type="leads",
+        time_range="month",
+    )
+    rows = csv_rows(_file(export_api, month))
+    assert _names(rows) == {"Ann", "Bea", "Cal"}
+    ann = next(r for r in rows if r["first_name"] == "Ann")
+    created = db.execute(
+        "select to_char((created_at at time zone 'Pacific/Auckland')::timestamp(0),"
+        " 'YYYY-MM-DD HH24:MI:SS') as t"
+        " from public.leads where id = %s",
+        (world.leads["Ann"],),
+    ).fetchone()["t"]
+    assert ann["created_at"] == created  # times are the client's local times
