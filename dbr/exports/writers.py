@@ -24,14 +24,28 @@ from psycopg.rows import tuple_row
 from dbr.exports.xlsx import TableWriter, kind_of
 
 UTF8_BOM = b"\xef\xbb\xbf"
+_BOOL = 16  # PostgreSQL's boolean type oid
 
 Query = str | sql.Composable
 
 
 def write_csv(conn: psycopg.Connection[Any], query: Query, params: Any, path: Path) -> int:
-    """Writes the rows of `query` to `path` as CSV with a header; returns the row count."""
-    statement = sql.SQL("copy ({}) to stdout with (format csv, header)").format(
-        sql.SQL(query) if isinstance(query, str) else query  # type: ignore[arg-type]
+    """Writes the rows of `query` to `path` as CSV with a header; returns the row count.
+    Booleans are written TRUE/FALSE (what spreadsheets read as booleans), not COPY's t/f."""
+    inner = sql.SQL(query) if isinstance(query, str) else query  # type: ignore[arg-type]
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("select * from ({}) q limit 0").format(inner), params)
+        columns = [(d.name, d.type_code) for d in cur.description or ()]
+    select = sql.SQL(", ").join(
+        sql.SQL("case q.{c} when true then 'TRUE' when false then 'FALSE' end as {c}").format(
+            c=sql.Identifier(name)
+        )
+        if oid == _BOOL
+        else sql.SQL("q.{}").format(sql.Identifier(name))
+        for name, oid in columns
+    )
+    statement = sql.SQL("copy (select {} from ({}) q) to stdout with (format csv, header)").format(
+        select, inner
     )
     with path.open("wb") as out, conn.cursor() as cur:
         out.write(UTF8_BOM)

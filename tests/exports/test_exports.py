@@ -142,6 +142,7 @@ def test_formula_like_cells_are_neutralised_in_csv_and_xlsx(
     assert evil["notes"] == "'@cmd"
     assert evil["latest_lead_reply"] == "'\t=1+1"
     assert evil["phone_number"].startswith("+44")  # a plain number is left alone
+    assert (evil["call_booked"], evil["opted_out"]) == ("FALSE", "FALSE")  # not COPY's t/f
     assert rows["Ann"]["notes"] == "' =cmd|' /C calc'!A0"
     assert rows["Bea"]["last_name"] == "Smith"
 
