@@ -58,7 +58,7 @@ def caller_of(user_id: str | uuid.UUID) -> Caller:
 
 
 class ExportGone(Exception):
-    """The export cannot be built any more (its requester was deleted)."""
+    """The export cannot be built any more: its requester was deleted, suspended or left."""
 
 
 def write_rows(conn: psycopg.Connection[Any], export: dict[str, Any], path: Path) -> int:
@@ -93,6 +93,12 @@ def build_export(settings: Settings, storage: Storage, export_id: str) -> dict[s
         path = Path(tmp)
         try:
             with as_caller_sync(conn, caller_of(export["requested_by"])) as c:
+                member = c.execute(
+                    "select private.current_client_id() is not distinct from %s::uuid as ok",
+                    (export["client_id"],),
+                ).fetchone()
+                if not (member and member["ok"]):
+                    raise ExportGone("the member who asked for this export is no longer active")
                 c.execute("select set_config('timezone', %s, true)", (export["timezone"],))
                 rows = write_rows(c, export, path)
             storage.put_file(EXPORTS, export["storage_path"], path, CONTENT_TYPES[export["format"]])

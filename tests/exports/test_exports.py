@@ -531,3 +531,21 @@ def test_time_range_counts_the_clients_local_days(
         (world.leads["Ann"],),
     ).fetchone()["t"]
     assert ann["created_at"] == created  # times are the client's local times
+
+
+def test_a_member_suspended_before_the_build_gets_no_file(
+    export_api, token_for, export_settings, world, db, monkeypatch
+):
+    monkeypatch.setattr(export_settings, "export_wait_seconds", 0.0)
+    asked = _export(export_api, token_for, world.manager, export_type="leads").json()["export"]
+    db.execute(
+        "update public.client_members set status = 'suspended' where user_id = %s",
+        (world.manager,),
+    )
+    run_export_jobs(export_settings)
+    row = db.execute(
+        "select status::text as s, error from public.exports where id = %s", (asked["id"],)
+    ).fetchone()
+    assert row["s"] == "failed" and "no longer active" in row["error"]
+    stored = export_settings.storage_dir / "exports" / str(world.client_id)
+    assert list(stored.glob(f"{asked['id']}.*")) == []
