@@ -4,8 +4,10 @@ split across sheets at Excel's row limit."""
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
@@ -84,3 +86,28 @@ def test_an_empty_table_is_a_valid_workbook(tmp_path: Path):
     table.close()
     ws = openpyxl.load_workbook(path)["Lessons"]
     assert [c.value for c in ws[1]] == ["title"] and ws.max_row == 1
+
+
+def test_every_part_is_well_formed_xml_of_the_package(tmp_path: Path):
+    path = tmp_path / "x.xlsx"
+    table = TableWriter(path, "Conversations", ["content"], [TEXT])
+    table.write_rows([("a < b & c > d",), ("]]> <![CDATA[ x",), ("\u00e9\u4e2d\U0001f600",)])
+    table.close()
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        assert {
+            "[Content_Types].xml",
+            "_rels/.rels",
+            "xl/workbook.xml",
+            "xl/_rels/workbook.xml.rels",
+            "xl/styles.xml",
+            "xl/worksheets/sheet1.xml",
+        } <= names
+        for name in names:
+            ElementTree.fromstring(z.read(name))  # raises on malformed XML
+    ws = openpyxl.load_workbook(path)["Conversations"]
+    assert [r[0] for r in ws.iter_rows(min_row=2, values_only=True)] == [
+        "a < b & c > d",
+        "]]> <![CDATA[ x",
+        "\u00e9\u4e2d\U0001f600",
+    ]
