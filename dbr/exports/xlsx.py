@@ -3,13 +3,13 @@
 XlsxWriter (used for the analytics summary and its charts) spends ~10-20 us per cell in
 Python; a 100k-lead export is 2 million cells, 20-45 s on this machine (bench/exports). A
 table needs none of its features, so rows are written here straight as SpreadsheetML: each
-row becomes one `<row>` string (cells rendered by a function chosen once per column from the
-column's type) written into the worksheet's deflate stream inside the zip, so memory stays
+row becomes one `<row>` string (rendered by a function compiled once per export from the
+columns' types) written into the worksheet's deflate stream inside the zip, so memory stays
 flat whatever the row count. Strings are inline strings (never formulas: the queries
 neutralise formula-like text, and a cell typed `inlineStr` is never evaluated), dates and
 timestamps are Excel serial dates with a date format, numbers and booleans are themselves.
-XML-illegal control characters are dropped. A sheet that reaches Excel's 1,048,576 rows
-continues on a new sheet. The result opens in Excel, LibreOffice, Google Sheets and openpyxl.
+XML-illegal control characters are dropped; text past Excel's 32,767 characters a cell is
+cut. A sheet that reaches Excel's 1,048,576 rows continues on a new sheet. The result opens in Excel, LibreOffice, Google Sheets and openpyxl.
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def _renderer(kinds: Sequence[str], letters: Sequence[str]) -> Renderer:
         lines.append("    if x is not None:")
         if kind == TEXT:
             lines.append("        if x.__class__ is not str: x = str(x)")
+            lines.append("        if len(x) > 32767: x = x[:32767]")  # Excel's limit per cell
             lines.append("        if not x.isprintable(): x = ILLEGAL.sub('', x)")
             lines.append("        if '&' in x or '<' in x or '>' in x: x = escape(x)")
             value = "x"

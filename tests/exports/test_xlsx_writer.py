@@ -91,7 +91,9 @@ def test_an_empty_table_is_a_valid_workbook(tmp_path: Path):
 def test_every_part_is_well_formed_xml_of_the_package(tmp_path: Path):
     path = tmp_path / "x.xlsx"
     table = TableWriter(path, "Conversations", ["content"], [TEXT])
-    table.write_rows([("a < b & c > d",), ("]]> <![CDATA[ x",), ("\u00e9\u4e2d\U0001f600",)])
+    table.write_rows(
+        [("a < b & c > d",), ("]]> <![CDATA[ x",), ("\u00e9\u4e2d\U0001f600",), ("x" * 40000,)]
+    )
     table.close()
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
@@ -110,4 +112,5 @@ def test_every_part_is_well_formed_xml_of_the_package(tmp_path: Path):
         "a < b & c > d",
         "]]> <![CDATA[ x",
         "\u00e9\u4e2d\U0001f600",
+        "x" * 32767,  # Excel holds at most 32,767 characters in a cell
     ]
