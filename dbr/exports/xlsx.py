@@ -9,7 +9,8 @@ flat whatever the row count. Strings are inline strings (never formulas: the que
 neutralise formula-like text, and a cell typed `inlineStr` is never evaluated), dates and
 timestamps are Excel serial dates with a date format, numbers and booleans are themselves.
 XML-illegal control characters are dropped; text past Excel's 32,767 characters a cell is
-cut. A sheet that reaches Excel's 1,048,576 rows continues on a new sheet. The result opens in Excel, LibreOffice, Google Sheets and openpyxl.
+cut. A sheet that reaches Excel's 1,048,576 rows continues on a new sheet. The result opens
+in Excel, LibreOffice, Google Sheets and openpyxl.
 """
 
 from __future__ import annotations
