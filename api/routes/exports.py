@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict
 from api.deps import CallerDep, PoolDep, SettingsDep
 from api.openapi import error_responses
 from dbr.auth import Caller
-from dbr.db import as_caller, as_service
-from dbr.errors import DbrError
+from dbr.db import as_caller, as_service, call_as
+from dbr.errors import DbrError, Forbidden, NotFound
 from dbr.exports.service import CONTENT_TYPES, download_url, public_view
 from dbr.storage import EXPORTS, LocalStorage, StorageError, get_storage
 
@@ -85,15 +85,15 @@ async def create_export(
 ) -> dict[str, Any]:
     """Export leads, conversations, lessons or the analytics summary as CSV or XLSX: a signed
     download link valid for 24 hours (202 and a Location to poll when it takes longer)."""
-    async with as_caller(pool, caller) as conn:
-        row = await (
-            await conn.execute(
-                "select private.request_export(%s, %s, %s, %s) as r",
-                (body.export_type, body.dataset_id, body.time_range, body.format),
-            )
-        ).fetchone()
-    assert row is not None
-    export: dict[str, Any] = row["r"]
+    export: dict[str, Any] = await call_as(
+        pool,
+        caller,
+        "private.request_export",
+        export_type=body.export_type,
+        dataset_id=body.dataset_id,
+        time_range=body.time_range,
+        format=body.format,
+    )
     deadline = time.monotonic() + settings.export_wait_seconds
     while export["status"] in _IN_PROGRESS and time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
@@ -128,7 +128,7 @@ async def get_export(
     signed link while the file is downloadable."""
     export = await _export(pool, caller, str(export_id))
     if export is None:
-        raise DbrError("export not found", status=404, details={"export_id": str(export_id)})
+        raise NotFound("export not found", details={"export_id": str(export_id)})
     return _answer(settings, export, response)
 
 
@@ -150,13 +150,13 @@ async def download(
     """A local signed download link (local storage backend only)."""
     storage = get_storage(settings)
     if not isinstance(storage, LocalStorage):
-        raise DbrError("Downloads are served by Supabase Storage on this deployment.", status=404)
+        raise NotFound("Downloads are served by Supabase Storage on this deployment.")
     try:
         expected = storage.sign(EXPORTS, key, expires)
     except StorageError as exc:
-        raise DbrError("This download link is not valid.", status=403) from exc
+        raise Forbidden("This download link is not valid.") from exc
     if not hmac.compare_digest(expected.encode(), token.encode()):  # altered file, expiry, token
-        raise DbrError("This download link is not valid.", status=403)
+        raise Forbidden("This download link is not valid.")
     if expires < time.time():
         raise DbrError(
             "This download link has expired; ask for a new export.", status=410, code="EXPIRED"
@@ -170,6 +170,6 @@ async def download(
             )
         ).fetchone()
     if row is None or row["status"] != "ready" or not storage.exists(EXPORTS, key):
-        raise DbrError("This export's file no longer exists.", status=404)
+        raise NotFound("This export's file no longer exists.")
     path = storage.root / EXPORTS / key
     return FileResponse(path, media_type=CONTENT_TYPES[row["format"]], filename=row["filename"])

@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +26,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dbr.auth import Caller
-from dbr.db import as_caller_sync
+from dbr.db import as_caller_sync, call_sync
 from dbr.exports import summary
 from dbr.exports.writers import write_csv, write_xlsx
 from dbr.settings import Settings
@@ -80,8 +80,7 @@ def build_export(settings: Settings, storage: Storage, export_id: str) -> dict[s
     """Builds and stores one export; returns it (as export_json), or None when it was settled
     already (a second delivery of its job). Raises on failure: the job is retried."""
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
-        export = conn.execute("select private.begin_export(%s) as r", (export_id,)).fetchone()
-        export = export["r"] if export else None
+        export = call_sync(conn, "private.begin_export", export_id=export_id)
         if export is None:
             return None
         if not export.get("requested_by"):
@@ -102,19 +101,23 @@ def build_export(settings: Settings, storage: Storage, export_id: str) -> dict[s
                 c.execute("select set_config('timezone', %s, true)", (export["timezone"],))
                 rows = write_rows(c, export, path)
             storage.put_file(EXPORTS, export["storage_path"], path, CONTENT_TYPES[export["format"]])
-            done = conn.execute(
-                "select private.finish_export(%s, %s, %s, make_interval(hours => %s)) as r",
-                (export_id, rows, path.stat().st_size, settings.export_ttl_hours),
-            ).fetchone()
+            done = call_sync(
+                conn,
+                "private.finish_export",
+                export_id=export_id,
+                row_count=rows,
+                size_bytes=path.stat().st_size,
+                valid_for=timedelta(hours=settings.export_ttl_hours),
+            )
         finally:
             path.unlink(missing_ok=True)
-    return done["r"] if done else None
+    return done
 
 
 def fail_export(settings: Settings, export_id: str, error: str) -> None:
     """Records that the export could not be built (its job's last attempt failed)."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute("select private.fail_export(%s, %s)", (export_id, error))
+        call_sync(conn, "private.fail_export", export_id=export_id, error=error)
 
 
 def purge_expired(settings: Settings, storage: Storage, batch: int = 500) -> int:
@@ -127,11 +130,8 @@ def purge_expired(settings: Settings, storage: Storage, batch: int = 500) -> int
             for row in rows:
                 storage.delete(EXPORTS, row["storage_path"])
             if rows:
-                done = conn.execute(
-                    "select private.mark_exports_purged(%s) as n",
-                    ([r["export_id"] for r in rows],),
-                ).fetchone()
-                purged += done["n"] if done else 0
+                ids = [r["export_id"] for r in rows]
+                purged += call_sync(conn, "private.mark_exports_purged", export_ids=ids) or 0
             if len(rows) < batch:
                 break
     stale = time.time() - 86400

@@ -1,6 +1,6 @@
 """On a hosted project: the file goes to Supabase Storage's `exports` bucket through storage3,
 the link is Storage's signed URL (expiring with the file, saved under the export's name), and
-the purge deletes the object through the Storage API. Against an in-memory Storage API."""
+the purge deletes the object through the Storage API. Against an in-memory Storage API stand-in."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import httpx
 from dbr.exports.service import build_export, download_url, purge_expired
 from dbr.storage import SupabaseStorage
 from tests.exports.support import make_world
+from tests.imports.test_upload_storage import StorageApiStandin
 from tests.support import acting_as
-from tests.test_upload_storage import FakeStorageApi
 
 
-class SigningStorageApi(FakeStorageApi):
-    """The fake Storage API, recording what each signing request asked for."""
+class SigningStorageApi(StorageApiStandin):
+    """The Storage API stand-in, recording what each signing request asked for."""
 
     def __init__(self) -> None:
         super().__init__()
