@@ -33,6 +33,7 @@ from api.openapi import error_responses
 from dbr.auth import Caller
 from dbr.db import as_caller, as_service, call_as
 from dbr.errors import DbrError, Forbidden, NotFound
+from dbr.exports import queries
 from dbr.exports.service import CONTENT_TYPES, download_url, public_view
 from dbr.storage import EXPORTS, LocalStorage, StorageError, get_storage
 
@@ -53,12 +54,7 @@ class ExportBody(BaseModel):
 
 async def _export(pool: Any, caller: Caller, export_id: str) -> dict[str, Any] | None:
     async with as_caller(pool, caller) as conn:
-        row = await (
-            await conn.execute(
-                "select private.export_json(e) as r from public.exports e where e.id = %s",
-                (export_id,),
-            )
-        ).fetchone()
+        row = await (await conn.execute(queries.EXPORT, (export_id,))).fetchone()
     return row["r"] if row else None
 
 
@@ -162,13 +158,7 @@ async def download(
             "This download link has expired; ask for a new export.", status=410, code="EXPIRED"
         )
     async with as_service(pool) as conn:
-        row = await (
-            await conn.execute(
-                "select filename, format::text as format, status::text as status"
-                " from public.exports where storage_path = %s",
-                (key,),
-            )
-        ).fetchone()
+        row = await (await conn.execute(queries.FILE, (key,))).fetchone()
     if row is None or row["status"] != "ready" or not storage.exists(EXPORTS, key):
         raise NotFound("This export's file no longer exists.")
     path = storage.root / EXPORTS / key

@@ -27,23 +27,11 @@ from psycopg.rows import dict_row
 
 from dbr.auth import Caller
 from dbr.db import as_caller_sync, call_sync
-from dbr.exports import summary
+from dbr.exports import queries, summary
 from dbr.exports.writers import write_csv, write_xlsx
 from dbr.settings import Settings
 from dbr.storage import EXPORTS, LocalStorage, Storage
 
-# The rows of each export type (SQL functions run as the caller), and their sheet's title.
-QUERIES: dict[str, tuple[str, str]] = {
-    "leads": (
-        "select * from private.export_leads(%(dataset_id)s::uuid, %(since)s::timestamptz)",
-        "Leads",
-    ),
-    "conversations": (
-        "select * from private.export_conversations(%(dataset_id)s::uuid, %(since)s::timestamptz)",
-        "Conversations",
-    ),
-    "lessons": ("select * from private.export_lessons(%(since)s::timestamptz)", "Lessons"),
-}
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -70,7 +58,7 @@ def write_rows(conn: psycopg.Connection[Any], export: dict[str, Any], path: Path
     }
     if export["export_type"] == "analytics_summary":
         return summary.write_summary(conn, params, export["format"], path)
-    query, sheet = QUERIES[export["export_type"]]
+    query, sheet = queries.ROWS[export["export_type"]]
     if export["format"] == "csv":
         return write_csv(conn, query, params, path)
     return write_xlsx(conn, query, params, path, sheet)
@@ -92,10 +80,7 @@ def build_export(settings: Settings, storage: Storage, export_id: str) -> dict[s
         path = Path(tmp)
         try:
             with as_caller_sync(conn, caller_of(export["requested_by"])) as c:
-                member = c.execute(
-                    "select private.current_client_id() is not distinct from %s::uuid as ok",
-                    (export["client_id"],),
-                ).fetchone()
+                member = c.execute(queries.STILL_MEMBER, (export["client_id"],)).fetchone()
                 if not (member and member["ok"]):
                     raise ExportGone("the member who asked for this export is no longer active")
                 c.execute("select set_config('timezone', %s, true)", (export["timezone"],))
@@ -126,7 +111,7 @@ def purge_expired(settings: Settings, storage: Storage, batch: int = 500) -> int
     purged = 0
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
         while True:
-            rows = conn.execute("select * from private.expired_exports(%s)", (batch,)).fetchall()
+            rows = conn.execute(queries.EXPIRED, (batch,)).fetchall()
             for row in rows:
                 storage.delete(EXPORTS, row["storage_path"])
             if rows:

@@ -11,8 +11,8 @@ datasets that member may see, in the client's local days.
   from its cells: a line chart of messages sent and replies per day, a column chart of calls
   booked per day.
 
-Where the overview RPC is not installed, `FALLBACK_OVERVIEW_SQL` computes the same shape from
-the raw rows (as the caller, RLS on): fine for one export, not for a dashboard.
+Where the overview RPC is not installed, `queries.FALLBACK_OVERVIEW` computes the same shape
+from the raw rows (as the caller, RLS on): fine for one export, not for a dashboard.
 """
 
 from __future__ import annotations
@@ -25,92 +25,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from dbr.exports import queries
 from dbr.exports.cells import neutralise
 from dbr.exports.writers import UTF8_BOM, xlsx_workbook
 
 OVERVIEW_RPC = "public.analytics_overview(uuid, text)"
-
-# The overview's shape from the raw rows, used only when public.analytics_overview is not
-# installed. Local days come from the session time zone (the builder sets the client's);
-# every day of the range is present, with zeros. Rates are percentages over the leads
-# messaged (reply rate: of them, those who replied; conversion: of them, those converted).
-FALLBACK_OVERVIEW_SQL = """
-with
-  lead_rows as (
-    select l.* from public.leads l
-    where %(dataset_id)s::uuid is null or l.dataset_id = %(dataset_id)s::uuid
-  ),
-  msg as (
-    select m.direction, m.message_category, m.sent_at, m.received_at, m.created_at, m.lead_id
-    from public.messages m
-    where (%(dataset_id)s::uuid is null or m.dataset_id = %(dataset_id)s::uuid)
-      and m.lead_id is not null
-  ),
-  sent as (
-    select m.* from msg m
-    where m.direction = 'outbound' and m.sent_at is not null
-      and (%(since)s::timestamptz is null or m.sent_at >= %(since)s::timestamptz)
-  ),
-  replies as (
-    select m.* from msg m
-    where m.direction = 'inbound'
-      and (%(since)s::timestamptz is null
-           or coalesce(m.received_at, m.created_at) >= %(since)s::timestamptz)
-  ),
-  booked as (
-    select b.created_at from public.bookings b
-    where (%(dataset_id)s::uuid is null or b.dataset_id = %(dataset_id)s::uuid)
-      and (%(since)s::timestamptz is null or b.created_at >= %(since)s::timestamptz)
-  ),
-  messaged as (select distinct s.lead_id from sent s),
-  days as (
-    select generate_series(
-      coalesce(
-        (%(since)s::timestamptz)::date,
-        least((select min(s.sent_at)::date from sent s),
-              (select min(coalesce(r.received_at, r.created_at))::date from replies r),
-              (select min(b.created_at)::date from booked b)),
-        current_date),
-      current_date, interval '1 day')::date as day
-  )
-select jsonb_build_object(
-  'metrics', jsonb_build_object(
-    'total_leads', (select count(*) from lead_rows),
-    'active_leads', (select count(*) from lead_rows l where not l.archived and not l.opted_out),
-    'messages_sent', jsonb_build_object(
-      'm1', (select count(*) from sent where message_category = 'm1'),
-      'm2', (select count(*) from sent where message_category = 'm2'),
-      'm3', (select count(*) from sent where message_category = 'm3'),
-      'ai_responses', (select count(*) from sent where message_category = 'ai_response'),
-      'total', (select count(*) from sent)),
-    'replies_received', (select count(*) from replies),
-    'reply_rate', (select coalesce(round(100.0 * count(distinct r.lead_id)
-        / nullif((select count(*) from messaged), 0), 1), 0)
-      from replies r where r.lead_id in (select lead_id from messaged)),
-    'hot_leads', (select count(*) from lead_rows l where l.contact_status = 'HOT'),
-    'calls_booked', (select count(*) from lead_rows l where l.call_booked),
-    'converted', (select count(*) from lead_rows l where l.contact_status = 'CONVERTED'),
-    'conversion_rate', (select coalesce(round(100.0 * count(*)
-        / nullif((select count(*) from messaged), 0), 1), 0)
-      from lead_rows l where l.contact_status = 'CONVERTED'
-        and l.id in (select lead_id from messaged))),
-  'sentiment_breakdown', (select jsonb_object_agg(s.v, (select count(*) from lead_rows l
-      where l.lead_sentiment::text = s.v))
-    from unnest(enum_range(null::public.lead_sentiment)::text[]) s(v)),
-  'status_breakdown', (select jsonb_object_agg(s.v, (select count(*) from lead_rows l
-      where l.contact_status::text = s.v))
-    from unnest(enum_range(null::public.lead_status)::text[]) s(v)),
-  'trends', jsonb_build_object(
-    'daily_messages', (select jsonb_agg(jsonb_build_object('date', d.day, 'count',
-        (select count(*) from sent s where s.sent_at::date = d.day)) order by d.day) from days d),
-    'daily_replies', (select jsonb_agg(jsonb_build_object('date', d.day, 'count',
-        (select count(*) from replies r where coalesce(r.received_at, r.created_at)::date = d.day))
-        order by d.day) from days d),
-    'daily_bookings', (select jsonb_agg(jsonb_build_object('date', d.day, 'count',
-        (select count(*) from booked b where b.created_at::date = d.day)) order by d.day)
-      from days d))
-) as r
-"""
 
 DAILY_COLUMNS = ("date", "messages_sent", "replies_received", "calls_booked")
 
@@ -143,7 +62,7 @@ def fetch_overview(conn: psycopg.Connection[Any], params: dict[str, Any]) -> dic
                 (params.get("dataset_id"), params.get("time_range") or "all"),
             ).fetchone()
         else:
-            row = cur.execute(FALLBACK_OVERVIEW_SQL, params).fetchone()
+            row = cur.execute(queries.FALLBACK_OVERVIEW, params).fetchone()
     assert row is not None
     return row["r"]
 
@@ -186,11 +105,7 @@ def write_summary(
 
 def _scope(conn: psycopg.Connection[Any], params: dict[str, Any]) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "select current_setting('timezone') as tz, localtimestamp(0) as now,"
-            " (select d.name from public.datasets d where d.id = %s::uuid) as dataset",
-            (params.get("dataset_id"),),
-        ).fetchone()
+        row = cur.execute(queries.SUMMARY_SCOPE, (params.get("dataset_id"),)).fetchone()
     assert row is not None
     return {**row, "time_range": params.get("time_range") or "all"}
 
