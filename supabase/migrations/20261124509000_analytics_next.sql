@@ -1,0 +1,1033 @@
+-- Analytics: the dashboard's figures, read from counters instead of scanning messages.
+--
+-- Three counter tables, one row per (dataset, client-local day, attributes), are kept exact by
+-- set-based, statement-level triggers in the same transaction as the change (as the dataset
+-- stats are): a statement touching a million rows writes each affected counter row once with
+-- the summed delta of its transition tables. The counters are increments, so concurrent
+-- writers commute (each upsert waits for the other's row lock and adds its own delta).
+--
+--   analytics_message_days  messages by local day, category and status (trends, steps)
+--   analytics_lead_groups   leads by the attributes the figures read (status, sentiment,
+--                           flags, sequence position) and the local day of their M1: the
+--                           snapshot tallies and the cohort outcomes (replied, booked, ...)
+--   analytics_booking_days  bookings by the local day they were made and their status
+--
+-- A day is the client's local calendar day (clients.timezone, DST-correct through
+-- `at time zone`). Changing a client's time zone rebuilds its counters. The repair function
+-- private.recount_analytics recomputes them from the raw rows with the definitions below
+-- (private.analytics_*_of), which the pgTAP suite checks against the triggers' figures.
+--
+-- Triggers take a shared advisory lock per dataset, the repair an exclusive one, so a
+-- repair never races a writer (writers never block each other).
+
+-- counter tables ------------------------------------------------------------------------
+create table public.analytics_message_days (
+  client_id uuid not null,
+  dataset_id uuid not null,
+  day date not null,
+  message_category public.message_category not null,
+  status public.message_status not null,
+  messages bigint not null default 0,
+  primary key (dataset_id, day, message_category, status),
+  foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade
+);
+comment on table public.analytics_message_days is
+  'Counter: messages of a dataset per client-local day, category and status. Kept by triggers on messages; '
+  'read by the analytics RPCs. Messages from unknown numbers (no dataset) are not counted.';
+comment on column public.analytics_message_days.day is
+  'The client''s local day of the message: sent_at, else received_at, else created_at.';
+create index analytics_message_days_client_idx on public.analytics_message_days (client_id, day);
+
+create table public.analytics_lead_groups (
+  client_id uuid not null,
+  dataset_id uuid not null,
+  messaged_on date,
+  contact_status public.lead_status not null,
+  lead_sentiment public.lead_sentiment,
+  archived boolean not null,
+  opted_out boolean not null,
+  manual_mode boolean not null,
+  replied boolean not null,
+  call_booked boolean not null,
+  sequence_step smallint not null,
+  last_step smallint not null,
+  leads bigint not null default 0,
+  foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade,
+  constraint analytics_lead_groups_key unique nulls not distinct (
+    dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode, replied,
+    call_booked, sequence_step, last_step
+  )
+);
+comment on table public.analytics_lead_groups is
+  'Counter: leads of a dataset grouped by the attributes the analytics read. Kept by triggers on leads.';
+comment on column public.analytics_lead_groups.messaged_on is
+  'The client''s local day of the lead''s M1 (leads.m1_sent_at); null while the lead has had no M1.';
+comment on column public.analytics_lead_groups.replied is 'The lead has replied at least once (reply_received_at set).';
+comment on column public.analytics_lead_groups.last_step is
+  'The last sequence step sent to the lead: 0 none, 1 M1, 2 M2, 3 M3 (from m1/m2/m3_sent_at).';
+comment on column public.analytics_lead_groups.sequence_step is 'leads.sequence_step: steps queued so far.';
+create index analytics_lead_groups_client_idx on public.analytics_lead_groups (client_id);
+
+create table public.analytics_booking_days (
+  client_id uuid not null,
+  dataset_id uuid not null,
+  day date not null,
+  status public.booking_status not null,
+  bookings bigint not null default 0,
+  primary key (dataset_id, day, status),
+  foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade
+);
+comment on table public.analytics_booking_days is
+  'Counter: bookings of a dataset per client-local day they were made (created_at) and status. Kept by '
+  'triggers on bookings.';
+create index analytics_booking_days_client_idx on public.analytics_booking_days (client_id, day);
+
+alter table public.analytics_message_days enable row level security;
+alter table public.analytics_lead_groups enable row level security;
+alter table public.analytics_booking_days enable row level security;
+
+-- Counters are per dataset: members who may see the dataset read them. A member that sees
+-- only its assigned leads reads none (a dataset's figures would tell about leads it may not
+-- see); the analytics RPCs count its visible rows directly instead.
+create policy "members read message counters of visible datasets" on public.analytics_message_days
+  for select to authenticated
+  using (
+    client_id = (select private.current_client_id())
+    and not (select private.sees_only_assigned_leads())
+    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+  );
+-- Same rule as the message counters.
+create policy "members read lead counters of visible datasets" on public.analytics_lead_groups
+  for select to authenticated
+  using (
+    client_id = (select private.current_client_id())
+    and not (select private.sees_only_assigned_leads())
+    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+  );
+-- Same rule as the message counters.
+create policy "members read booking counters of visible datasets" on public.analytics_booking_days
+  for select to authenticated
+  using (
+    client_id = (select private.current_client_id())
+    and not (select private.sees_only_assigned_leads())
+    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+  );
+
+revoke all on public.analytics_message_days, public.analytics_lead_groups, public.analytics_booking_days
+from anon, authenticated;
+grant select on public.analytics_message_days, public.analytics_lead_groups, public.analytics_booking_days
+to authenticated;
+grant select on public.analytics_message_days, public.analytics_lead_groups, public.analytics_booking_days
+to service_role;
+
+-- the definitions: counters recomputed from the raw rows ---------------------------------
+-- Security invoker: run by the repair (as its owner) they count every row; run as a member
+-- they count the rows RLS lets that member see (the RPCs' path for assigned-leads-only members,
+-- and the naive baseline of the benchmark).
+
+-- Messages per dataset, local day, category and status.
+create function private.analytics_message_days_of(p_dataset_id uuid default null)
+returns setof public.analytics_message_days
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select m.client_id, m.dataset_id,
+    (coalesce(m.sent_at, m.received_at, m.created_at) at time zone c.timezone)::date,
+    m.message_category, m.status, count(*)
+  from public.messages m
+  join public.clients c on c.id = m.client_id
+  where m.dataset_id is not null and (p_dataset_id is null or m.dataset_id = p_dataset_id)
+  group by 1, 2, 3, 4, 5
+$$;
+comment on function private.analytics_message_days_of(uuid) is
+  'Definition of analytics_message_days recomputed from messages (one dataset, or all visible when null).';
+
+-- Leads per dataset and counted attributes.
+create function private.analytics_lead_groups_of(p_dataset_id uuid default null)
+returns setof public.analytics_lead_groups
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select l.client_id, l.dataset_id, (l.m1_sent_at at time zone c.timezone)::date,
+    l.contact_status, l.lead_sentiment, l.archived, l.opted_out, l.manual_mode,
+    l.reply_received_at is not null, l.call_booked, l.sequence_step,
+    (case when l.m3_sent_at is not null then 3 when l.m2_sent_at is not null then 2
+      when l.m1_sent_at is not null then 1 else 0 end)::smallint,
+    count(*)
+  from public.leads l
+  join public.clients c on c.id = l.client_id
+  where p_dataset_id is null or l.dataset_id = p_dataset_id
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+$$;
+comment on function private.analytics_lead_groups_of(uuid) is
+  'Definition of analytics_lead_groups recomputed from leads (one dataset, or all visible when null).';
+
+-- Bookings per dataset, local day made and status.
+create function private.analytics_booking_days_of(p_dataset_id uuid default null)
+returns setof public.analytics_booking_days
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select b.client_id, b.dataset_id, (b.created_at at time zone c.timezone)::date, b.status, count(*)
+  from public.bookings b
+  join public.clients c on c.id = b.client_id
+  where p_dataset_id is null or b.dataset_id = p_dataset_id
+  group by 1, 2, 3, 4
+$$;
+comment on function private.analytics_booking_days_of(uuid) is
+  'Definition of analytics_booking_days recomputed from bookings (one dataset, or all visible when null).';
+
+-- Shared advisory locks on the datasets a statement changes, in one order (writers never
+-- block each other; a repair, which takes them exclusively, waits for them and they for it).
+create function private.analytics_lock_datasets(p_dataset_ids uuid [], p_exclusive boolean default false)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+begin
+  for v_id in select distinct x from unnest(p_dataset_ids) x where x is not null order by 1 loop
+    if p_exclusive then
+      perform pg_catalog.pg_advisory_xact_lock(5090, pg_catalog.hashtext(v_id::text));
+    else
+      perform pg_catalog.pg_advisory_xact_lock_shared(5090, pg_catalog.hashtext(v_id::text));
+    end if;
+  end loop;
+end
+$$;
+comment on function private.analytics_lock_datasets(uuid [], boolean) is
+  'Advisory transaction locks (class 5090) on datasets'' analytics counters: shared for writers, '
+  'exclusive for the repair.';
+
+-- triggers: messages ---------------------------------------------------------------------
+-- Each statement's deltas are grouped by counter key and upserted in key order. A delete
+-- skips datasets deleted by the same statement (their counter rows went with them).
+create function private.analytics_messages_inserted() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(select distinct n.dataset_id from new_rows n));
+  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, status, messages)
+  select n.client_id, n.dataset_id, (coalesce(n.sent_at, n.received_at, n.created_at) at time zone c.timezone)::date,
+    n.message_category, n.status, count(*)
+  from new_rows n
+  join public.clients c on c.id = n.client_id
+  where n.dataset_id is not null
+  group by 1, 2, 3, 4, 5
+  order by 2, 3, 4, 5
+  on conflict (dataset_id, day, message_category, status)
+  do update set messages = a.messages + excluded.messages;
+  return null;
+end
+$$;
+comment on function private.analytics_messages_inserted() is
+  'Trigger (statement, transition table): adds inserted messages to analytics_message_days.';
+
+create function private.analytics_messages_deleted() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(select distinct o.dataset_id from old_rows o));
+  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, status, messages)
+  select o.client_id, o.dataset_id, (coalesce(o.sent_at, o.received_at, o.created_at) at time zone c.timezone)::date,
+    o.message_category, o.status, -count(*)
+  from old_rows o
+  join public.clients c on c.id = o.client_id
+  where o.dataset_id is not null and exists (select from public.datasets d where d.id = o.dataset_id)
+  group by 1, 2, 3, 4, 5
+  order by 2, 3, 4, 5
+  on conflict (dataset_id, day, message_category, status)
+  do update set messages = a.messages + excluded.messages;
+  return null;
+end
+$$;
+comment on function private.analytics_messages_deleted() is
+  'Trigger (statement, transition table): removes deleted messages from analytics_message_days '
+  '(skipped for datasets deleted by the same statement).';
+
+create function private.analytics_messages_updated() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- Old rows count -1 and new rows +1 under their keys: an update that moves no key (content,
+  -- twilio_sid, ai_metadata, ...) nets to zero per key and writes nothing.
+  perform private.analytics_lock_datasets(array(
+    select n.dataset_id from new_rows n union select o.dataset_id from old_rows o
+  ));
+  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, status, messages)
+  select x.client_id, x.dataset_id, (x.at_time at time zone c.timezone)::date, x.message_category, x.status,
+    sum(x.sign)
+  from (
+    select n.client_id, n.dataset_id, coalesce(n.sent_at, n.received_at, n.created_at) as at_time,
+      n.message_category, n.status, 1 as sign
+    from new_rows n
+    where n.dataset_id is not null
+    union all
+    select o.client_id, o.dataset_id, coalesce(o.sent_at, o.received_at, o.created_at),
+      o.message_category, o.status, -1
+    from old_rows o
+    where o.dataset_id is not null
+  ) x
+  join public.clients c on c.id = x.client_id
+  group by 1, 2, 3, 4, 5
+  having sum(x.sign) <> 0
+  order by 2, 3, 4, 5
+  on conflict (dataset_id, day, message_category, status)
+  do update set messages = a.messages + excluded.messages;
+  return null;
+end
+$$;
+comment on function private.analytics_messages_updated() is
+  'Trigger (statement, transition tables): applies the net change of updated messages to analytics_message_days; '
+  'writes nothing when no counted attribute moved.';
+
+create trigger messages_analytics_insert after insert on public.messages
+referencing new table as new_rows
+for each statement execute function private.analytics_messages_inserted();
+create trigger messages_analytics_update after update on public.messages
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.analytics_messages_updated();
+create trigger messages_analytics_delete after delete on public.messages
+referencing old table as old_rows
+for each statement execute function private.analytics_messages_deleted();
+
+-- triggers: leads ------------------------------------------------------------------------
+-- The key of a lead, as private.analytics_lead_groups_of defines it, is written out in each
+-- of the three functions (a transition table cannot be passed to a shared function).
+create function private.analytics_leads_inserted() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(select distinct n.dataset_id from new_rows n));
+  insert into public.analytics_lead_groups as a (
+    client_id, dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode,
+    replied, call_booked, sequence_step, last_step, leads
+  )
+  select n.client_id, n.dataset_id, (n.m1_sent_at at time zone c.timezone)::date,
+    n.contact_status, n.lead_sentiment, n.archived, n.opted_out, n.manual_mode,
+    n.reply_received_at is not null, n.call_booked, n.sequence_step,
+    (case when n.m3_sent_at is not null then 3 when n.m2_sent_at is not null then 2
+      when n.m1_sent_at is not null then 1 else 0 end)::smallint,
+    count(*)
+  from new_rows n
+  join public.clients c on c.id = n.client_id
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  on conflict on constraint analytics_lead_groups_key
+  do update set leads = a.leads + excluded.leads;
+  return null;
+end
+$$;
+comment on function private.analytics_leads_inserted() is
+  'Trigger (statement, transition table): adds inserted leads to analytics_lead_groups.';
+
+create function private.analytics_leads_deleted() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(select distinct o.dataset_id from old_rows o));
+  insert into public.analytics_lead_groups as a (
+    client_id, dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode,
+    replied, call_booked, sequence_step, last_step, leads
+  )
+  select o.client_id, o.dataset_id, (o.m1_sent_at at time zone c.timezone)::date,
+    o.contact_status, o.lead_sentiment, o.archived, o.opted_out, o.manual_mode,
+    o.reply_received_at is not null, o.call_booked, o.sequence_step,
+    (case when o.m3_sent_at is not null then 3 when o.m2_sent_at is not null then 2
+      when o.m1_sent_at is not null then 1 else 0 end)::smallint,
+    -count(*)
+  from old_rows o
+  join public.clients c on c.id = o.client_id
+  where exists (select from public.datasets d where d.id = o.dataset_id)
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  on conflict on constraint analytics_lead_groups_key
+  do update set leads = a.leads + excluded.leads;
+  return null;
+end
+$$;
+comment on function private.analytics_leads_deleted() is
+  'Trigger (statement, transition table): removes deleted leads from analytics_lead_groups '
+  '(skipped for datasets deleted by the same statement).';
+
+create function private.analytics_leads_updated() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(
+    select n.dataset_id from new_rows n union select o.dataset_id from old_rows o
+  ));
+  insert into public.analytics_lead_groups as a (
+    client_id, dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode,
+    replied, call_booked, sequence_step, last_step, leads
+  )
+  select x.client_id, x.dataset_id, (x.m1_sent_at at time zone c.timezone)::date,
+    x.contact_status, x.lead_sentiment, x.archived, x.opted_out, x.manual_mode, x.replied, x.call_booked,
+    x.sequence_step, x.last_step, sum(x.sign)
+  from (
+    select n.client_id, n.dataset_id, n.m1_sent_at, n.contact_status, n.lead_sentiment, n.archived,
+      n.opted_out, n.manual_mode, n.reply_received_at is not null as replied, n.call_booked, n.sequence_step,
+      (case when n.m3_sent_at is not null then 3 when n.m2_sent_at is not null then 2
+        when n.m1_sent_at is not null then 1 else 0 end)::smallint as last_step,
+      1 as sign
+    from new_rows n
+    union all
+    select o.client_id, o.dataset_id, o.m1_sent_at, o.contact_status, o.lead_sentiment, o.archived,
+      o.opted_out, o.manual_mode, o.reply_received_at is not null, o.call_booked, o.sequence_step,
+      (case when o.m3_sent_at is not null then 3 when o.m2_sent_at is not null then 2
+        when o.m1_sent_at is not null then 1 else 0 end)::smallint,
+      -1
+    from old_rows o
+  ) x
+  join public.clients c on c.id = x.client_id
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  having sum(x.sign) <> 0
+  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  on conflict on constraint analytics_lead_groups_key
+  do update set leads = a.leads + excluded.leads;
+  return null;
+end
+$$;
+comment on function private.analytics_leads_updated() is
+  'Trigger (statement, transition tables): applies the net change of updated leads to analytics_lead_groups; '
+  'writes nothing when no counted attribute moved (notes, names, timestamps other than m1-m3).';
+
+-- Named to sort before leads_stats_* and leads_suppressions_after_stats (triggers of one event
+-- fire in name order; the order does not matter to these counters, which have no range check).
+create trigger leads_analytics_insert after insert on public.leads
+referencing new table as new_rows
+for each statement execute function private.analytics_leads_inserted();
+create trigger leads_analytics_update after update on public.leads
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.analytics_leads_updated();
+create trigger leads_analytics_delete after delete on public.leads
+referencing old table as old_rows
+for each statement execute function private.analytics_leads_deleted();
+
+-- triggers: bookings ---------------------------------------------------------------------
+create function private.analytics_bookings_inserted() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(select distinct n.dataset_id from new_rows n));
+  insert into public.analytics_booking_days as a (client_id, dataset_id, day, status, bookings)
+  select n.client_id, n.dataset_id, (n.created_at at time zone c.timezone)::date, n.status, count(*)
+  from new_rows n
+  join public.clients c on c.id = n.client_id
+  group by 1, 2, 3, 4
+  order by 2, 3, 4
+  on conflict (dataset_id, day, status) do update set bookings = a.bookings + excluded.bookings;
+  return null;
+end
+$$;
+comment on function private.analytics_bookings_inserted() is
+  'Trigger (statement, transition table): adds inserted bookings to analytics_booking_days.';
+
+create function private.analytics_bookings_deleted() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(select distinct o.dataset_id from old_rows o));
+  insert into public.analytics_booking_days as a (client_id, dataset_id, day, status, bookings)
+  select o.client_id, o.dataset_id, (o.created_at at time zone c.timezone)::date, o.status, -count(*)
+  from old_rows o
+  join public.clients c on c.id = o.client_id
+  where exists (select from public.datasets d where d.id = o.dataset_id)
+  group by 1, 2, 3, 4
+  order by 2, 3, 4
+  on conflict (dataset_id, day, status) do update set bookings = a.bookings + excluded.bookings;
+  return null;
+end
+$$;
+comment on function private.analytics_bookings_deleted() is
+  'Trigger (statement, transition table): removes deleted bookings from analytics_booking_days.';
+
+create function private.analytics_bookings_updated() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.analytics_lock_datasets(array(
+    select n.dataset_id from new_rows n union select o.dataset_id from old_rows o
+  ));
+  insert into public.analytics_booking_days as a (client_id, dataset_id, day, status, bookings)
+  select x.client_id, x.dataset_id, (x.created_at at time zone c.timezone)::date, x.status, sum(x.sign)
+  from (
+    select n.client_id, n.dataset_id, n.created_at, n.status, 1 as sign from new_rows n
+    union all
+    select o.client_id, o.dataset_id, o.created_at, o.status, -1 from old_rows o
+  ) x
+  join public.clients c on c.id = x.client_id
+  group by 1, 2, 3, 4
+  having sum(x.sign) <> 0
+  order by 2, 3, 4
+  on conflict (dataset_id, day, status) do update set bookings = a.bookings + excluded.bookings;
+  return null;
+end
+$$;
+comment on function private.analytics_bookings_updated() is
+  'Trigger (statement, transition tables): applies the net change of updated bookings to analytics_booking_days.';
+
+create trigger bookings_analytics_insert after insert on public.bookings
+referencing new table as new_rows
+for each statement execute function private.analytics_bookings_inserted();
+create trigger bookings_analytics_update after update on public.bookings
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.analytics_bookings_updated();
+create trigger bookings_analytics_delete after delete on public.bookings
+referencing old table as old_rows
+for each statement execute function private.analytics_bookings_deleted();
+
+-- TRUNCATE of a source table empties its counters.
+create function private.analytics_source_truncated() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_table_name = 'messages' then
+    delete from public.analytics_message_days;
+  elsif tg_table_name = 'leads' then
+    delete from public.analytics_lead_groups;
+  elsif tg_table_name = 'bookings' then
+    delete from public.analytics_booking_days;
+  end if;
+  return null;
+end
+$$;
+comment on function private.analytics_source_truncated() is 'Trigger: TRUNCATE of messages, leads or bookings empties its counters.';
+create trigger messages_analytics_truncate after truncate on public.messages
+for each statement execute function private.analytics_source_truncated();
+create trigger leads_analytics_truncate after truncate on public.leads
+for each statement execute function private.analytics_source_truncated();
+create trigger bookings_analytics_truncate after truncate on public.bookings
+for each statement execute function private.analytics_source_truncated();
+
+-- repair ---------------------------------------------------------------------------------
+create function private.recount_analytics(p_dataset_id uuid default null) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_ids uuid [];
+  v_wrong integer;
+begin
+  -- One dataset, or every dataset when null. The exclusive locks wait for writers in flight
+  -- (which hold them shared) and hold new ones off until this transaction ends, so the
+  -- recount neither misses nor double-counts a concurrent change.
+  v_ids := array(select d.id from public.datasets d where p_dataset_id is null or d.id = p_dataset_id);
+  perform private.analytics_lock_datasets(v_ids, true);
+
+  create temporary table analytics_expected_messages on commit drop as
+  select * from private.analytics_message_days_of(p_dataset_id);
+  create temporary table analytics_expected_leads on commit drop as
+  select * from private.analytics_lead_groups_of(p_dataset_id);
+  create temporary table analytics_expected_bookings on commit drop as
+  select * from private.analytics_booking_days_of(p_dataset_id);
+
+  -- How many counter rows were wrong (missing, extra non-zero, or a different figure).
+  select
+    (select count(*) from (
+      select e.dataset_id, e.day, e.message_category, e.status, e.messages from analytics_expected_messages e
+      except
+      select a.dataset_id, a.day, a.message_category, a.status, a.messages from public.analytics_message_days a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
+    ) x)
+    + (select count(*) from (
+      select a.dataset_id, a.day, a.message_category, a.status, a.messages from public.analytics_message_days a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
+      except
+      select e.dataset_id, e.day, e.message_category, e.status, e.messages from analytics_expected_messages e
+    ) x)
+    + (select count(*) from (
+      select e.* from analytics_expected_leads e
+      except
+      select a.* from public.analytics_lead_groups a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
+    ) x)
+    + (select count(*) from (
+      select a.* from public.analytics_lead_groups a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
+      except
+      select e.* from analytics_expected_leads e
+    ) x)
+    + (select count(*) from (
+      select e.* from analytics_expected_bookings e
+      except
+      select a.* from public.analytics_booking_days a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
+    ) x)
+    + (select count(*) from (
+      select a.* from public.analytics_booking_days a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
+      except
+      select e.* from analytics_expected_bookings e
+    ) x)
+  into v_wrong;
+
+  delete from public.analytics_message_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
+  delete from public.analytics_lead_groups a where p_dataset_id is null or a.dataset_id = p_dataset_id;
+  delete from public.analytics_booking_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
+  insert into public.analytics_message_days select * from analytics_expected_messages;
+  insert into public.analytics_lead_groups select * from analytics_expected_leads;
+  insert into public.analytics_booking_days select * from analytics_expected_bookings;
+  drop table analytics_expected_messages, analytics_expected_leads, analytics_expected_bookings;
+  return v_wrong;
+end
+$$;
+comment on function private.recount_analytics(uuid) is
+  'Repair: recomputes the analytics counters of one dataset (or all when null) from messages, leads and '
+  'bookings; returns how many counter rows were wrong (0 when the triggers kept them exact).';
+
+-- A client's local days move with its time zone: rebuild its counters when it changes.
+create function private.analytics_client_timezone_changed() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+begin
+  for v_id in select d.id from public.datasets d where d.client_id = new.id order by d.id loop
+    perform private.recount_analytics(v_id);
+  end loop;
+  return null;
+end
+$$;
+comment on function private.analytics_client_timezone_changed() is
+  'Trigger: a client''s new time zone re-buckets its analytics counters into the new local days.';
+create trigger clients_analytics_timezone after update of timezone on public.clients
+for each row when (new.timezone is distinct from old.timezone)
+execute function private.analytics_client_timezone_changed();
+
+revoke all on function
+  private.analytics_message_days_of(uuid), private.analytics_lead_groups_of(uuid),
+  private.analytics_booking_days_of(uuid), private.analytics_lock_datasets(uuid [], boolean),
+  private.analytics_messages_inserted(), private.analytics_messages_updated(),
+  private.analytics_messages_deleted(), private.analytics_leads_inserted(), private.analytics_leads_updated(),
+  private.analytics_leads_deleted(), private.analytics_bookings_inserted(), private.analytics_bookings_updated(),
+  private.analytics_bookings_deleted(), private.analytics_source_truncated(), private.recount_analytics(uuid),
+  private.analytics_client_timezone_changed()
+from public, anon, authenticated;
+grant execute on function
+  private.analytics_message_days_of(uuid), private.analytics_lead_groups_of(uuid),
+  private.analytics_booking_days_of(uuid)
+to authenticated, service_role;
+grant execute on function private.recount_analytics(uuid) to service_role;
+
+-- GET /api/analytics/overview ------------------------------------------------------------
+-- The figures, defined once here (docs/design/analytics.md restates them for readers):
+--   snapshot (now, whatever the period): total_leads, active_leads, hot_leads (the dataset
+--     counters' definitions), sentiment_breakdown, status_breakdown (every lead, archived too);
+--   events in the period (local days from .. to): messages_sent (outbound messages in status
+--     sent, delivered or undelivered, i.e. handed to the carrier; total = every outbound
+--     category, manual and system messages included), replies_received (inbound replies),
+--     calls_booked (bookings made in the period that still stand: status accepted), and the
+--     three daily trends, one entry per local day with zero days present;
+--   the period's cohort (leads whose M1 was sent in the period): reply_rate = leads who
+--     replied / leads messaged, converted = those now CONVERTED, conversion_rate = converted /
+--     leads messaged. Rates are percentages with one decimal, 0 when nobody was messaged.
+-- Periods: today = the client's local today; week = the last 7 local days; month = the last
+-- 30; all = from the first day with data. Every day ends at today.
+create function private.analytics_overview_build(
+  p_from date,
+  p_to date,
+  p_messages public.analytics_message_days [],
+  p_leads public.analytics_lead_groups [],
+  p_bookings public.analytics_booking_days []
+) returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  with m as (select * from unnest(p_messages)),
+  l as (select * from unnest(p_leads)),
+  b as (select * from unnest(p_bookings)),
+  bounds as (
+    select coalesce(p_from, least(
+      (select min(m.day) from m), (select min(b.day) from b), (select min(l.messaged_on) from l), p_to
+    )) as first_day
+  ),
+  days as (
+    select g::date as day from bounds, generate_series(bounds.first_day, p_to, interval '1 day') g
+  ),
+  pm as (
+    select m.* from m, bounds where m.day between bounds.first_day and p_to
+  ),
+  sent as (
+    select pm.* from pm
+    where pm.message_category <> 'lead_reply' and pm.status in ('sent', 'delivered', 'undelivered')
+  ),
+  cohort as (
+    select
+      coalesce(sum(l.leads), 0) as messaged,
+      coalesce(sum(l.leads) filter (where l.replied), 0) as replied,
+      coalesce(sum(l.leads) filter (where l.contact_status = 'CONVERTED'), 0) as converted
+    from l, bounds where l.messaged_on between bounds.first_day and p_to
+  ),
+  snapshot as (
+    select
+      coalesce(sum(l.leads), 0) as total,
+      coalesce(sum(l.leads * private.lead_counts_as_active(l.archived, l.opted_out, l.contact_status)), 0) as active,
+      coalesce(sum(l.leads * private.lead_counts_as_hot(l.archived, l.contact_status, l.lead_sentiment)), 0) as hot
+    from l
+  )
+  select jsonb_build_object(
+    'metrics', jsonb_build_object(
+      'total_leads', s.total::bigint,
+      'active_leads', s.active::bigint,
+      'messages_sent', jsonb_build_object(
+        'm1', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'm1'),
+        'm2', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'm2'),
+        'm3', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'm3'),
+        'ai_responses', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'ai_response'),
+        'total', (select coalesce(sum(x.messages), 0)::bigint from sent x)
+      ),
+      'replies_received', (select coalesce(sum(x.messages), 0)::bigint from pm x where x.message_category = 'lead_reply'),
+      'reply_rate', coalesce(round(100.0 * c.replied / nullif(c.messaged, 0), 1), 0),
+      'hot_leads', s.hot::bigint,
+      'calls_booked', (
+        select coalesce(sum(b.bookings), 0)::bigint from b, bounds
+        where b.status = 'accepted' and b.day between bounds.first_day and p_to
+      ),
+      'converted', c.converted::bigint,
+      'conversion_rate', coalesce(round(100.0 * c.converted / nullif(c.messaged, 0), 1), 0)
+    ),
+    'sentiment_breakdown', (
+      select jsonb_object_agg(e.v, coalesce((select sum(l.leads) from l where l.lead_sentiment = e.v), 0)::bigint)
+      from unnest(enum_range(null::public.lead_sentiment)) e (v)
+    ),
+    'status_breakdown', (
+      select jsonb_object_agg(e.v, coalesce((select sum(l.leads) from l where l.contact_status = e.v), 0)::bigint)
+      from unnest(enum_range(null::public.lead_status)) e (v)
+    ),
+    'trends', jsonb_build_object(
+      'daily_messages', (
+        select coalesce(jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(x.n, 0)::bigint) order by d.day), '[]')
+        from days d left join (select y.day, sum(y.messages) as n from sent y group by y.day) x on x.day = d.day
+      ),
+      'daily_replies', (
+        select coalesce(jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(x.n, 0)::bigint) order by d.day), '[]')
+        from days d left join (
+          select y.day, sum(y.messages) as n from pm y where y.message_category = 'lead_reply' group by y.day
+        ) x on x.day = d.day
+      ),
+      'daily_bookings', (
+        select coalesce(jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(x.n, 0)::bigint) order by d.day), '[]')
+        from days d left join (
+          select y.day, sum(y.bookings) as n from b y where y.status = 'accepted' group by y.day
+        ) x on x.day = d.day
+      )
+    )
+  )
+  from snapshot s, cohort c
+$$;
+comment on function private.analytics_overview_build(
+  date, date, public.analytics_message_days [], public.analytics_lead_groups [], public.analytics_booking_days []
+) is
+  'Assembles the overview JSON from counter rows (from the counter tables, or recomputed from raw rows). '
+  'p_from null = from the first day with data.';
+
+-- The first local day of a period ending today (null for all).
+create function private.analytics_period_start(p_time_range text, p_today date) returns date
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  return case coalesce(p_time_range, 'all')
+    when 'today' then p_today
+    when 'week' then p_today - 6
+    when 'month' then p_today - 29
+    when 'all' then null
+  end;
+end
+$$;
+comment on function private.analytics_period_start(text, date) is
+  'First local day of the period: today, week (7 days), month (30 days), all (null = since the first data).';
+
+-- The caller's client and its time zone, after checking the filters; raises 400/403/404.
+create function private.analytics_scope(p_dataset_id uuid, p_time_range text) returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_client uuid := private.require_member();
+begin
+  if p_time_range is not null and p_time_range not in ('today', 'week', 'month', 'all') then
+    perform private.raise_error(400, 'time_range must be one of today, week, month, all',
+      jsonb_build_object('field', 'time_range', 'value', p_time_range));
+  end if;
+  if p_dataset_id is not null and not exists (select from public.datasets d where d.id = p_dataset_id) then
+    perform private.raise_error(404, format('dataset %s not found', p_dataset_id));
+  end if;
+  return (select c.timezone from public.clients c where c.id = v_client);
+end
+$$;
+comment on function private.analytics_scope(uuid, text) is
+  'Checks the analytics filters (member, time_range, visible dataset) and returns the client''s time zone.';
+
+create function private.analytics_overview(
+  p_dataset_id uuid,
+  p_time_range text,
+  p_now timestamptz default now(),
+  p_from_rows boolean default false
+) returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_tz text := private.analytics_scope(p_dataset_id, p_time_range);
+  v_today date := (p_now at time zone v_tz)::date;
+begin
+  -- Members restricted to their assigned leads read no counters (see the policies): their
+  -- figures are counted from the rows RLS shows them, as is the benchmark's naive baseline.
+  if p_from_rows or private.sees_only_assigned_leads() then
+    return private.analytics_overview_build(
+      private.analytics_period_start(p_time_range, v_today), v_today,
+      array(select x from private.analytics_message_days_of(p_dataset_id) x),
+      array(select x from private.analytics_lead_groups_of(p_dataset_id) x),
+      array(select x from private.analytics_booking_days_of(p_dataset_id) x)
+    );
+  end if;
+  return private.analytics_overview_build(
+    private.analytics_period_start(p_time_range, v_today), v_today,
+    array(
+      select a from public.analytics_message_days a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
+    ),
+    array(
+      select a from public.analytics_lead_groups a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
+    ),
+    array(
+      select a from public.analytics_booking_days a
+      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
+    )
+  );
+end
+$$;
+comment on function private.analytics_overview(uuid, text, timestamptz, boolean) is
+  'Body of public.analytics_overview (security invoker). p_now fixes "today" (tests); p_from_rows counts '
+  'from the raw rows instead of the counters (the naive baseline; same figures).';
+
+create function public.analytics_overview(dataset_id uuid default null, time_range text default 'all')
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.analytics_overview(dataset_id, time_range, now(), false)
+$$;
+comment on function public.analytics_overview(uuid, text) is
+  'GET /api/analytics/overview: {metrics, sentiment_breakdown, status_breakdown, trends} over the caller''s '
+  'visible datasets (or one), time_range today | week | month | all, in the client''s local days.';
+
+-- campaign progress (not in the seed: GET /rest/v1/rpc/campaign_progress?dataset_id=...) ---
+-- Per step M1/M2/M3: waiting (leads in the sequence whose step is not queued yet: not archived,
+-- opted out or in manual mode), the step's messages by status (queued = pending, sending or
+-- queued at Twilio), replies (leads whose last step before replying was this one) and opt-outs
+-- the same way, each rate over the leads that received the step. estimated_completion is an
+-- upper bound assuming nobody else replies or opts out: the remaining sequence messages at the
+-- campaign's pace inside its sending window, and the M2/M3 delays the last leads still wait;
+-- null (with the reason) when the campaign is not active or nothing is left to send.
+create function private.campaign_progress(
+  p_dataset_id uuid,
+  p_now timestamptz default now(),
+  p_from_rows boolean default false
+) returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_dataset public.datasets;
+  v_campaign public.campaigns;
+  v_m public.analytics_message_days [];
+  v_l public.analytics_lead_groups [];
+  v_steps jsonb;
+  v_totals jsonb;
+  v_remaining numeric;
+  v_wait1 numeric;
+  v_wait2 numeric;
+  v_pace numeric;
+  v_hours numeric;
+  v_estimate jsonb;
+begin
+  perform private.require_member();
+  if p_dataset_id is null then
+    perform private.raise_error(400, 'dataset_id is required', jsonb_build_object('field', 'dataset_id'));
+  end if;
+  select d.* into v_dataset from public.datasets d where d.id = p_dataset_id;
+  if not found then
+    perform private.raise_error(404, format('dataset %s not found', p_dataset_id));
+  end if;
+  select c.* into v_campaign from public.campaigns c where c.dataset_id = p_dataset_id;
+
+  if p_from_rows or private.sees_only_assigned_leads() then
+    v_m := array(select x from private.analytics_message_days_of(p_dataset_id) x);
+    v_l := array(select x from private.analytics_lead_groups_of(p_dataset_id) x);
+  else
+    v_m := array(select a from public.analytics_message_days a where a.dataset_id = p_dataset_id and a.messages <> 0);
+    v_l := array(select a from public.analytics_lead_groups a where a.dataset_id = p_dataset_id and a.leads <> 0);
+  end if;
+
+  select jsonb_agg(jsonb_build_object(
+      'step', 'M' || k.step,
+      'waiting', k.waiting, 'queued', k.queued, 'sent', k.sent, 'delivered', k.delivered,
+      'undelivered', k.undelivered, 'failed', k.failed, 'canceled', k.canceled,
+      'received', k.received, 'replies', k.replies,
+      'reply_rate', coalesce(round(100.0 * k.replies / nullif(k.received, 0), 1), 0),
+      'opt_outs', k.opt_outs,
+      'opt_out_rate', coalesce(round(100.0 * k.opt_outs / nullif(k.received, 0), 1), 0)
+    ) order by k.step)
+  into v_steps
+  from (
+    select s.step,
+      (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l
+        where not l.archived and not l.opted_out and not l.manual_mode and l.sequence_step = s.step - 1
+          and l.contact_status = (array['READY', 'M1_SENT', 'M2_SENT']::public.lead_status [])[s.step]) as waiting,
+      coalesce(sum(m.messages) filter (where m.status in ('pending', 'sending', 'queued')), 0)::bigint as queued,
+      coalesce(sum(m.messages) filter (where m.status = 'sent'), 0)::bigint as sent,
+      coalesce(sum(m.messages) filter (where m.status = 'delivered'), 0)::bigint as delivered,
+      coalesce(sum(m.messages) filter (where m.status = 'undelivered'), 0)::bigint as undelivered,
+      coalesce(sum(m.messages) filter (where m.status = 'failed'), 0)::bigint as failed,
+      coalesce(sum(m.messages) filter (where m.status = 'canceled'), 0)::bigint as canceled,
+      (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l where l.last_step >= s.step) as received,
+      (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l where l.last_step = s.step and l.replied) as replies,
+      (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l where l.last_step = s.step and l.opted_out)
+      as opt_outs
+    from generate_series(1, 3) s (step)
+    left join unnest(v_m) m on m.message_category = ('m' || s.step)::public.message_category
+    group by s.step
+  ) k;
+
+  select jsonb_build_object(
+      'leads', coalesce(sum(l.leads), 0)::bigint,
+      'messaged', coalesce(sum(l.leads) filter (where l.last_step >= 1), 0)::bigint,
+      'replied', coalesce(sum(l.leads) filter (where l.last_step >= 1 and l.replied), 0)::bigint,
+      'reply_rate', coalesce(round(
+        100.0 * sum(l.leads) filter (where l.last_step >= 1 and l.replied)
+        / nullif(sum(l.leads) filter (where l.last_step >= 1), 0), 1), 0),
+      'opt_outs', coalesce(sum(l.leads) filter (where l.opted_out), 0)::bigint,
+      'opt_out_rate', coalesce(round(
+        100.0 * sum(l.leads) filter (where l.last_step >= 1 and l.opted_out)
+        / nullif(sum(l.leads) filter (where l.last_step >= 1), 0), 1), 0),
+      'delivery_error_rate', (
+        select coalesce(round(
+          100.0 * sum(m.messages) filter (where m.status in ('undelivered', 'failed'))
+          / nullif(sum(m.messages) filter (where m.status in ('sent', 'delivered', 'undelivered', 'failed')), 0), 1), 0)
+        from unnest(v_m) m where m.message_category in ('m1', 'm2', 'm3')
+      )
+    ),
+    -- Sequence messages still to go for leads in the sequence, if none of them replies.
+    coalesce(sum(l.leads * (3 - l.last_step)) filter (
+      where not l.archived and not l.opted_out and not l.manual_mode and not l.replied
+        and l.contact_status in ('READY', 'M1_SENT', 'M2_SENT')), 0),
+    coalesce(sum(l.leads) filter (
+      where not l.archived and not l.opted_out and not l.manual_mode and not l.replied
+        and l.contact_status = 'READY'), 0),
+    coalesce(sum(l.leads) filter (
+      where not l.archived and not l.opted_out and not l.manual_mode and not l.replied
+        and l.contact_status = 'M1_SENT'), 0)
+  into v_totals, v_remaining, v_wait1, v_wait2
+  from unnest(v_l) l;
+
+  if v_dataset.campaign_status <> 'active' or v_campaign.dataset_id is null then
+    v_estimate := jsonb_build_object('estimated_completion', null,
+      'reason', format('the campaign is %s', v_dataset.campaign_status));
+  elsif v_remaining = 0 then
+    v_estimate := jsonb_build_object('estimated_completion', null, 'reason', 'nothing left to send');
+  else
+    -- Messages per hour on average: the pace inside the window, times the window's share of the week.
+    v_pace := v_campaign.rate_limit_messages_per_minute * 60.0
+      * (v_campaign.hours_end - v_campaign.hours_start) / 24.0 * cardinality(v_campaign.days) / 7.0;
+    v_hours := greatest(
+      v_remaining / v_pace,
+      case
+        when v_wait1 > 0 then v_wait1 / v_pace + v_campaign.m2_delay_hours + v_campaign.m3_delay_hours
+        when v_wait2 > 0 then v_wait2 / v_pace + v_campaign.m3_delay_hours
+        else 0
+      end
+    );
+    v_estimate := jsonb_build_object(
+      'estimated_completion', p_now + make_interval(secs => v_hours * 3600),
+      'reason', 'upper bound: no further replies or opt-outs, the configured pace and sending window',
+      'remaining_messages', v_remaining::bigint,
+      'messages_per_hour', round(v_pace, 1)
+    );
+  end if;
+
+  return jsonb_build_object('campaign_progress', jsonb_build_object(
+    'dataset_id', v_dataset.id,
+    'name', v_dataset.name,
+    'campaign_status', v_dataset.campaign_status,
+    'steps', v_steps,
+    'totals', v_totals,
+    'estimated_completion', v_estimate -> 'estimated_completion',
+    'estimate', v_estimate - 'estimated_completion'
+  ));
+end
+$$;
+comment on function private.campaign_progress(uuid, timestamptz, boolean) is
+  'Body of public.campaign_progress (security invoker). p_now fixes the estimate''s clock (tests); '
+  'p_from_rows counts from raw rows instead of the counters.';
+
+create function public.campaign_progress(dataset_id uuid) returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.campaign_progress(dataset_id, now(), false)
+$$;
+comment on function public.campaign_progress(uuid) is
+  'Campaign progress of one visible dataset: per step M1/M2/M3 waiting, queued, sent, delivered, undelivered, '
+  'failed, replies, opt-outs and rates; totals with the delivery error rate; an honest estimated_completion.';
+
+revoke all on function
+  private.analytics_overview_build(
+    date, date, public.analytics_message_days [], public.analytics_lead_groups [], public.analytics_booking_days []
+  ),
+  private.analytics_period_start(text, date), private.analytics_scope(uuid, text),
+  private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
+  private.campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
+from public, anon;
+grant execute on function
+  private.analytics_overview_build(
+    date, date, public.analytics_message_days [], public.analytics_lead_groups [], public.analytics_booking_days []
+  ),
+  private.analytics_period_start(text, date), private.analytics_scope(uuid, text),
+  private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
+  private.campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
+to authenticated, service_role;
