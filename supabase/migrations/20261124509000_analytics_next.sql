@@ -639,6 +639,9 @@ grant execute on function
   private.analytics_booking_days_of(uuid)
 to authenticated, service_role;
 grant execute on function private.recount_analytics(uuid) to service_role;
+-- The sequencing's estimate, called by analytics_campaign_progress (as the member) only after
+-- the dataset was found visible.
+grant execute on function private.campaign_progress(uuid, timestamptz) to authenticated;
 
 -- GET /api/analytics/overview ------------------------------------------------------------
 -- The figures, defined once here (docs/design/analytics.md restates them for readers):
@@ -856,11 +859,12 @@ comment on function public.analytics_overview(uuid, text) is
 -- Per step M1/M2/M3: waiting (leads in the sequence whose step is not queued yet: not archived,
 -- opted out or in manual mode), the step's messages by status (queued = pending, sending or
 -- queued at Twilio), replies (leads whose last step before replying was this one) and opt-outs
--- the same way, each rate over the leads that received the step. estimated_completion is an
--- upper bound assuming nobody else replies or opts out: the remaining sequence messages at the
--- campaign's pace inside its sending window, and the M2/M3 delays the last leads still wait;
--- null (with the reason) when the campaign is not active or nothing is left to send.
-create function private.campaign_progress(
+-- the same way, each rate over the leads that received the step. estimated_completion is the
+-- sequencing's estimate (private.campaign_progress: an upper bound assuming nobody else replies
+-- or opts out, at the campaign's pace and the client's hourly budget inside the sending window,
+-- plus the M2/M3 delays the last leads still wait); null, with the reason, when the campaign is
+-- not active or nothing is left to send.
+create function private.analytics_campaign_progress(
   p_dataset_id uuid,
   p_now timestamptz default now(),
   p_from_rows boolean default false
@@ -878,10 +882,7 @@ declare
   v_steps jsonb;
   v_totals jsonb;
   v_remaining numeric;
-  v_wait1 numeric;
-  v_wait2 numeric;
-  v_pace numeric;
-  v_hours numeric;
+  v_pace_estimate jsonb;
   v_estimate jsonb;
 begin
   perform private.require_member();
@@ -953,14 +954,8 @@ begin
     -- Sequence messages still to go for leads in the sequence, if none of them replies.
     coalesce(sum(l.leads * (3 - l.last_step)) filter (
       where not l.archived and not l.opted_out and not l.manual_mode and not l.replied
-        and l.contact_status in ('READY', 'M1_SENT', 'M2_SENT')), 0),
-    coalesce(sum(l.leads) filter (
-      where not l.archived and not l.opted_out and not l.manual_mode and not l.replied
-        and l.contact_status = 'READY'), 0),
-    coalesce(sum(l.leads) filter (
-      where not l.archived and not l.opted_out and not l.manual_mode and not l.replied
-        and l.contact_status = 'M1_SENT'), 0)
-  into v_totals, v_remaining, v_wait1, v_wait2
+        and l.contact_status in ('READY', 'M1_SENT', 'M2_SENT')), 0)
+  into v_totals, v_remaining
   from unnest(v_l) l;
 
   if v_dataset.campaign_status <> 'active' or v_campaign.dataset_id is null then
@@ -969,22 +964,14 @@ begin
   elsif v_remaining = 0 then
     v_estimate := jsonb_build_object('estimated_completion', null, 'reason', 'nothing left to send');
   else
-    -- Messages per hour on average: the pace inside the window, times the window's share of the week.
-    v_pace := v_campaign.rate_limit_messages_per_minute * 60.0
-      * (v_campaign.hours_end - v_campaign.hours_start) / 24.0 * cardinality(v_campaign.days) / 7.0;
-    v_hours := greatest(
-      v_remaining / v_pace,
-      case
-        when v_wait1 > 0 then v_wait1 / v_pace + v_campaign.m2_delay_hours + v_campaign.m3_delay_hours
-        when v_wait2 > 0 then v_wait2 / v_pace + v_campaign.m3_delay_hours
-        else 0
-      end
-    );
+    -- The sequencing's own estimate: the campaign's pace capped by the client's hourly
+    -- budget, spent only inside the sending window, and the M2/M3 delays of the last chain.
+    v_pace_estimate := private.campaign_progress(p_dataset_id, p_now);
     v_estimate := jsonb_build_object(
-      'estimated_completion', p_now + make_interval(secs => v_hours * 3600),
-      'reason', 'upper bound: no further replies or opt-outs, the configured pace and sending window',
+      'estimated_completion', v_pace_estimate -> 'estimated_completion',
+      'reason', 'upper bound: no further replies or opt-outs, the configured pace, hourly budget and sending window',
       'remaining_messages', v_remaining::bigint,
-      'messages_per_hour', round(v_pace, 1)
+      'messages_per_hour', v_pace_estimate -> 'per_hour'
     );
   end if;
 
@@ -999,7 +986,7 @@ begin
   ));
 end
 $$;
-comment on function private.campaign_progress(uuid, timestamptz, boolean) is
+comment on function private.analytics_campaign_progress(uuid, timestamptz, boolean) is
   'Body of public.campaign_progress (security invoker). p_now fixes the estimate''s clock (tests); '
   'p_from_rows counts from raw rows instead of the counters.';
 
@@ -1009,7 +996,7 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select private.campaign_progress(dataset_id, now(), false)
+  select private.analytics_campaign_progress(dataset_id, now(), false)
 $$;
 comment on function public.campaign_progress(uuid) is
   'Campaign progress of one visible dataset: per step M1/M2/M3 waiting, queued, sent, delivered, undelivered, '
@@ -1021,7 +1008,7 @@ revoke all on function
   ),
   private.analytics_period_start(text, date), private.analytics_scope(uuid, text),
   private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
-  private.campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
+  private.analytics_campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
 from public, anon;
 grant execute on function
   private.analytics_overview_build(
@@ -1029,5 +1016,5 @@ grant execute on function
   ),
   private.analytics_period_start(text, date), private.analytics_scope(uuid, text),
   private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
-  private.campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
+  private.analytics_campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
 to authenticated, service_role;
