@@ -1018,3 +1018,319 @@ grant execute on function
   private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
   private.analytics_campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
 to authenticated, service_role;
+
+-- Lessons at work: applications and their outcome -----------------------------------------
+-- A lesson is applied to every AI message sent with a prompt version that included it
+-- (prompts.lesson_ids of ai_metadata.prompt_version_id). The application succeeds when the
+-- lead's first booking was made after the message and within the client's attribution window
+-- (clients.settings.attribution_window_days, default 7). Security invoker: a member counts
+-- the messages and bookings RLS lets it see.
+create function private.analytics_attribution_window(p_client_id uuid) returns interval
+language sql
+stable
+set search_path = ''
+as $$
+  select make_interval(days => coalesce(
+    (select case when c.settings ->> 'attribution_window_days' ~ '^[0-9]{1,3}$'
+      then (c.settings ->> 'attribution_window_days')::integer end
+     from public.clients c where c.id = p_client_id),
+    7))
+$$;
+comment on function private.analytics_attribution_window(uuid) is
+  'How long after an AI message a booking still counts as its success: clients.settings.attribution_window_days, '
+  'default 7 days.';
+
+-- The AI messages that answered leads, with their prompt version's lessons and outcome.
+create function private.analytics_ai_answers(p_client_id uuid)
+returns table (
+  message_id uuid, lead_id uuid, dataset_id uuid, answered_at timestamptz, lesson_ids uuid [], succeeded boolean
+)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  with w as (select private.analytics_attribution_window(p_client_id) as w),
+  firsts as (
+    select b.lead_id, min(b.created_at) as booked_at
+    from public.bookings b where b.client_id = p_client_id group by b.lead_id
+  )
+  select m.id, m.lead_id, m.dataset_id, coalesce(m.sent_at, m.created_at), p.lesson_ids,
+    coalesce(f.booked_at >= coalesce(m.sent_at, m.created_at)
+      and f.booked_at <= coalesce(m.sent_at, m.created_at) + (select w.w from w), false)
+  from public.messages m
+  join public.prompts p on p.id::text = m.ai_metadata ->> 'prompt_version_id' and p.client_id = m.client_id
+  left join firsts f on f.lead_id = m.lead_id
+  where m.client_id = p_client_id and m.ai_generated and m.direction = 'outbound' and m.lead_id is not null
+    and m.status not in ('draft', 'canceled', 'failed', 'undelivered')
+$$;
+comment on function private.analytics_ai_answers(uuid) is
+  'Every AI message a client sent with a known prompt version: its lessons and whether the lead''s first booking '
+  'followed within the attribution window.';
+
+create function private.lesson_applications(p_client_id uuid)
+returns table (lesson_id uuid, message_id uuid, lead_id uuid, dataset_id uuid, applied_at timestamptz, succeeded boolean)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select x.lesson_id, a.message_id, a.lead_id, a.dataset_id, a.answered_at, a.succeeded
+  from private.analytics_ai_answers(p_client_id) a
+  cross join lateral unnest(a.lesson_ids) x (lesson_id)
+$$;
+comment on function private.lesson_applications(uuid) is
+  'One row per (AI message, lesson in its prompt version): when it was applied and whether it succeeded.';
+
+-- GET /api/analytics/dataset-comparison --------------------------------------------------
+-- Per visible dataset: total_leads; reply, booking and conversion rates over the leads
+-- messaged (M1 sent), in percent; avg_messages_to_booking = messages in the conversation
+-- before the lead's first booking, averaged over booked leads (null when none); and
+-- top_performing_lessons = titles of up to 3 lessons applied at least 5 times in the dataset,
+-- by success rate then applications.
+create function private.dataset_comparison(p_from_rows boolean default false) returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_client uuid := private.require_member();
+  v_l public.analytics_lead_groups [];
+begin
+  if p_from_rows or private.sees_only_assigned_leads() then
+    v_l := array(select x from private.analytics_lead_groups_of(null) x);
+  else
+    v_l := array(select a from public.analytics_lead_groups a where a.leads <> 0);
+  end if;
+  return jsonb_build_object('datasets', coalesce((
+    with g as (
+      select l.dataset_id,
+        sum(l.leads) as total,
+        sum(l.leads) filter (where l.last_step >= 1) as messaged,
+        sum(l.leads) filter (where l.last_step >= 1 and l.replied) as replied,
+        sum(l.leads) filter (where l.last_step >= 1 and l.call_booked) as booked,
+        sum(l.leads) filter (where l.last_step >= 1 and l.contact_status = 'CONVERTED') as converted
+      from unnest(v_l) l group by l.dataset_id
+    ),
+    booked as (
+      select b.dataset_id, avg((
+        select count(*) from public.messages m where m.lead_id = b.lead_id and m.created_at < b.created_at
+      )) as avg_messages
+      from (
+        select distinct on (b.lead_id) b.lead_id, b.dataset_id, b.created_at
+        from public.bookings b order by b.lead_id, b.created_at
+      ) b
+      group by b.dataset_id
+    ),
+    lessons as (
+      select r.dataset_id, array_agg(r.title order by r.rank) as titles
+      from (
+        select a.dataset_id, le.title,
+          row_number() over (
+            partition by a.dataset_id
+            order by avg(a.succeeded::integer) desc, count(*) desc, le.title
+          ) as rank
+        from private.lesson_applications(v_client) a
+        join public.lessons le on le.id = a.lesson_id
+        group by a.dataset_id, le.id, le.title
+        having count(*) >= 5
+      ) r
+      where r.rank <= 3
+      group by r.dataset_id
+    )
+    select jsonb_agg(jsonb_build_object(
+        'dataset_id', d.id,
+        'name', d.name,
+        'total_leads', coalesce(g.total, 0)::bigint,
+        'reply_rate', coalesce(round(100.0 * g.replied / nullif(g.messaged, 0), 1), 0),
+        'booking_rate', coalesce(round(100.0 * g.booked / nullif(g.messaged, 0), 1), 0),
+        'conversion_rate', coalesce(round(100.0 * g.converted / nullif(g.messaged, 0), 1), 0),
+        'avg_messages_to_booking', round(bk.avg_messages, 1),
+        'top_performing_lessons', coalesce(to_jsonb(ls.titles), '[]')
+      ) order by d.created_at, d.name, d.id)
+    from public.datasets d
+    left join g on g.dataset_id = d.id
+    left join booked bk on bk.dataset_id = d.id
+    left join lessons ls on ls.dataset_id = d.id
+  ), '[]'));
+end
+$$;
+comment on function private.dataset_comparison(boolean) is
+  'Body of public.dataset_comparison (security invoker). p_from_rows counts leads from raw rows.';
+
+create function public.dataset_comparison() returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.dataset_comparison(false)
+$$;
+comment on function public.dataset_comparison() is
+  'GET /api/analytics/dataset-comparison: {"datasets": [{dataset_id, name, total_leads, reply_rate, booking_rate, '
+  'conversion_rate, avg_messages_to_booking, top_performing_lessons}]} over the caller''s visible datasets.';
+
+-- GET /api/analytics/sophie-impact -------------------------------------------------------
+-- Standard normal CDF, Abramowitz & Stegun 26.2.17 (absolute error < 7.5e-8).
+create function private.normal_cdf(p_x double precision) returns double precision
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+declare
+  v_x double precision := abs(p_x);
+  v_t double precision := 1.0 / (1.0 + 0.2316419 * v_x);
+  v_tail double precision;
+begin
+  v_tail := exp(-v_x * v_x / 2.0) / sqrt(2.0 * pi()) * v_t
+    * (0.319381530 + v_t * (-0.356563782 + v_t * (1.781477937 + v_t * (-1.821255978 + v_t * 1.330274429))));
+  return case when p_x >= 0 then 1.0 - v_tail else v_tail end;
+end
+$$;
+comment on function private.normal_cdf(double precision) is 'Standard normal cumulative distribution (A&S 26.2.17).';
+
+-- Two-proportion z-test (pooled), two-sided. Not enough data, so no z and no p, unless each
+-- group has at least 30 conversations and, with the pooled rate p, each group expects at
+-- least 5 successes and 5 failures (n p >= 5, n (1 - p) >= 5): the normal approximation's
+-- usual textbook conditions.
+create function private.two_proportion_z_test(p_x1 bigint, p_n1 bigint, p_x2 bigint, p_n2 bigint) returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  v_p double precision;
+  v_se double precision;
+  v_z double precision;
+  v_pvalue double precision;
+begin
+  if p_n1 < 30 or p_n2 < 30 then
+    return jsonb_build_object('enough_data', false, 'reason', 'fewer than 30 conversations in a group');
+  end if;
+  v_p := (p_x1 + p_x2)::double precision / (p_n1 + p_n2);
+  if least(p_n1, p_n2) * v_p < 5 or least(p_n1, p_n2) * (1 - v_p) < 5 then
+    return jsonb_build_object('enough_data', false, 'reason', 'fewer than 5 expected bookings or non-bookings in a group');
+  end if;
+  v_se := sqrt(v_p * (1 - v_p) * (1.0 / p_n1 + 1.0 / p_n2));
+  v_z := (p_x2::double precision / p_n2 - p_x1::double precision / p_n1) / v_se;
+  v_pvalue := 2 * (1 - private.normal_cdf(abs(v_z)));
+  return jsonb_build_object('enough_data', true, 'z', v_z, 'p_value', v_pvalue, 'confidence', 1 - v_pvalue);
+end
+$$;
+comment on function private.two_proportion_z_test(bigint, bigint, bigint, bigint) is
+  'Pooled two-proportion z-test of x2/n2 against x1/n1 (two-sided): {enough_data, z, p_value, confidence = 1 - p}; '
+  'enough_data false (with the reason) below 30 per group or 5 expected successes/failures per group.';
+
+-- Conversations (leads) answered by the AI, grouped by their first AI answer: baseline when
+-- that answer's prompt version included no lesson, "with lessons" when it did. A
+-- conversation succeeds when the lead's first booking followed that answer within the
+-- attribution window. Rates are percentages; improvement_percent = relative change of the
+-- rate ((current - baseline) / baseline, in %), null when the baseline rate is 0 or a group
+-- is empty; confidence_level = 1 - p of the z-test (0-1), null with "not enough data".
+-- top_lessons: up to 10 lessons by impact_score = applications x (success rate - baseline
+-- booking rate) / 100: the bookings the lesson's applications won above the baseline rate
+-- (negative: below it).
+create function private.sophie_impact() returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_client uuid := private.require_member();
+  v_n1 bigint;
+  v_x1 bigint;
+  v_n2 bigint;
+  v_x2 bigint;
+  v_r1 numeric;
+  v_r2 numeric;
+  v_test jsonb;
+  v_metrics jsonb;
+  v_top jsonb;
+begin
+  select count(*) filter (where not f.with_lessons), count(*) filter (where not f.with_lessons and f.succeeded),
+    count(*) filter (where f.with_lessons), count(*) filter (where f.with_lessons and f.succeeded)
+  into v_n1, v_x1, v_n2, v_x2
+  from (
+    select distinct on (a.lead_id) a.lead_id, cardinality(a.lesson_ids) > 0 as with_lessons, a.succeeded
+    from private.analytics_ai_answers(v_client) a
+    order by a.lead_id, a.answered_at, a.message_id
+  ) f;
+  v_r1 := round(100.0 * v_x1 / nullif(v_n1, 0), 1);
+  v_r2 := round(100.0 * v_x2 / nullif(v_n2, 0), 1);
+  v_test := private.two_proportion_z_test(v_x1, v_n1, v_x2, v_n2);
+
+  select jsonb_build_object(
+    'insights_generated', (select count(*) from public.sophie_insights i where i.client_id = v_client),
+    'insights_approved', (
+      select count(*) from public.sophie_insights i where i.client_id = v_client and i.status = 'approved_and_learned'
+    ),
+    'lessons_created', (select count(*) from public.lessons le where le.client_id = v_client),
+    'lessons_active', (
+      select count(*) from public.lessons le
+      where (le.client_id = v_client or le.client_id is null) and le.status = 'active'
+    )
+  ) into v_metrics;
+
+  select coalesce(jsonb_agg(t.j order by t.impact desc, t.applied desc, t.title), '[]')
+  into v_top
+  from (
+    select le.title, count(*) as applied,
+      round((count(*) * (avg(a.succeeded::integer) - coalesce(v_r1, 0) / 100.0))::numeric, 2) as impact,
+      jsonb_build_object(
+        'lesson_id', le.id, 'title', le.title, 'times_applied', count(*),
+        'success_rate', round(100.0 * avg(a.succeeded::integer), 1),
+        'impact_score', round((count(*) * (avg(a.succeeded::integer) - coalesce(v_r1, 0) / 100.0))::numeric, 2)
+      ) as j
+    from private.lesson_applications(v_client) a
+    join public.lessons le on le.id = a.lesson_id
+    group by le.id, le.title
+    order by 3 desc, 2 desc, 1
+    limit 10
+  ) t;
+
+  return jsonb_build_object(
+    'sophie_metrics', v_metrics,
+    'performance_improvement', jsonb_build_object(
+      'baseline_booking_rate', v_r1,
+      'current_booking_rate', v_r2,
+      'improvement_percent', case when v_r1 > 0 and v_r2 is not null
+        then round(100.0 * (v_x2::numeric / v_n2 - v_x1::numeric / v_n1) / (v_x1::numeric / v_n1), 1) end,
+      'confidence_level', case when (v_test ->> 'enough_data')::boolean
+        then round((v_test ->> 'confidence')::numeric, 4) end,
+      'baseline_conversations', v_n1,
+      'current_conversations', v_n2,
+      'z_score', case when (v_test ->> 'enough_data')::boolean then round((v_test ->> 'z')::numeric, 3) end,
+      'p_value', case when (v_test ->> 'enough_data')::boolean then round((v_test ->> 'p_value')::numeric, 6) end,
+      'note', case when not (v_test ->> 'enough_data')::boolean then 'not enough data: ' || (v_test ->> 'reason') end
+    ),
+    'top_lessons', v_top
+  );
+end
+$$;
+comment on function private.sophie_impact() is 'Body of public.sophie_impact (security invoker).';
+
+create function public.sophie_impact() returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.sophie_impact()
+$$;
+comment on function public.sophie_impact() is
+  'GET /api/analytics/sophie-impact: {sophie_metrics, performance_improvement (baseline vs with-lessons booking '
+  'rate, z-test confidence or "not enough data"), top_lessons (times_applied, success_rate, impact_score)}.';
+
+revoke all on function
+  private.analytics_attribution_window(uuid), private.analytics_ai_answers(uuid), private.lesson_applications(uuid),
+  private.dataset_comparison(boolean), public.dataset_comparison(), private.normal_cdf(double precision),
+  private.two_proportion_z_test(bigint, bigint, bigint, bigint), private.sophie_impact(), public.sophie_impact()
+from public, anon;
+grant execute on function
+  private.analytics_attribution_window(uuid), private.analytics_ai_answers(uuid), private.lesson_applications(uuid),
+  private.dataset_comparison(boolean), public.dataset_comparison(), private.normal_cdf(double precision),
+  private.two_proportion_z_test(bigint, bigint, bigint, bigint), private.sophie_impact(), public.sophie_impact()
+to authenticated, service_role;
