@@ -536,6 +536,9 @@ as $$
 declare
   v_ids uuid [];
   v_wrong integer;
+  v_m public.analytics_message_days [];
+  v_l public.analytics_lead_groups [];
+  v_b public.analytics_booking_days [];
 begin
   -- One dataset, or every dataset when null. The exclusive locks wait for writers in flight
   -- (which hold them shared) and hold new ones off until this transaction ends, so the
@@ -543,60 +546,38 @@ begin
   v_ids := array(select d.id from public.datasets d where p_dataset_id is null or d.id = p_dataset_id);
   perform private.analytics_lock_datasets(v_ids, true);
 
-  create temporary table analytics_expected_messages on commit drop as
-  select * from private.analytics_message_days_of(p_dataset_id);
-  create temporary table analytics_expected_leads on commit drop as
-  select * from private.analytics_lead_groups_of(p_dataset_id);
-  create temporary table analytics_expected_bookings on commit drop as
-  select * from private.analytics_booking_days_of(p_dataset_id);
+  v_m := array(select x from private.analytics_message_days_of(p_dataset_id) x);
+  v_l := array(select x from private.analytics_lead_groups_of(p_dataset_id) x);
+  v_b := array(select x from private.analytics_booking_days_of(p_dataset_id) x);
 
   -- How many counter rows were wrong (missing, extra non-zero, or a different figure).
+  with cm as (
+    select a.* from public.analytics_message_days a
+    where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
+  ),
+  cl as (
+    select a.* from public.analytics_lead_groups a
+    where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
+  ),
+  cb as (
+    select a.* from public.analytics_booking_days a
+    where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
+  )
   select
-    (select count(*) from (
-      select e.dataset_id, e.day, e.message_category, e.status, e.messages from analytics_expected_messages e
-      except
-      select a.dataset_id, a.day, a.message_category, a.status, a.messages from public.analytics_message_days a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
-    ) x)
-    + (select count(*) from (
-      select a.dataset_id, a.day, a.message_category, a.status, a.messages from public.analytics_message_days a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
-      except
-      select e.dataset_id, e.day, e.message_category, e.status, e.messages from analytics_expected_messages e
-    ) x)
-    + (select count(*) from (
-      select e.* from analytics_expected_leads e
-      except
-      select a.* from public.analytics_lead_groups a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
-    ) x)
-    + (select count(*) from (
-      select a.* from public.analytics_lead_groups a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
-      except
-      select e.* from analytics_expected_leads e
-    ) x)
-    + (select count(*) from (
-      select e.* from analytics_expected_bookings e
-      except
-      select a.* from public.analytics_booking_days a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
-    ) x)
-    + (select count(*) from (
-      select a.* from public.analytics_booking_days a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
-      except
-      select e.* from analytics_expected_bookings e
-    ) x)
+    (select count(*) from (select * from unnest(v_m) except select * from cm) x)
+    + (select count(*) from (select * from cm except select * from unnest(v_m)) x)
+    + (select count(*) from (select * from unnest(v_l) except select * from cl) x)
+    + (select count(*) from (select * from cl except select * from unnest(v_l)) x)
+    + (select count(*) from (select * from unnest(v_b) except select * from cb) x)
+    + (select count(*) from (select * from cb except select * from unnest(v_b)) x)
   into v_wrong;
 
   delete from public.analytics_message_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   delete from public.analytics_lead_groups a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   delete from public.analytics_booking_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
-  insert into public.analytics_message_days select * from analytics_expected_messages;
-  insert into public.analytics_lead_groups select * from analytics_expected_leads;
-  insert into public.analytics_booking_days select * from analytics_expected_bookings;
-  drop table analytics_expected_messages, analytics_expected_leads, analytics_expected_bookings;
+  insert into public.analytics_message_days select * from unnest(v_m);
+  insert into public.analytics_lead_groups select * from unnest(v_l);
+  insert into public.analytics_booking_days select * from unnest(v_b);
   return v_wrong;
 end
 $$;
