@@ -1165,6 +1165,10 @@ declare
   v_t double precision := 1.0 / (1.0 + 0.2316419 * v_x);
   v_tail double precision;
 begin
+  if v_x > 37 then
+    -- exp() underflows beyond this; the tail is below 1e-300.
+    return case when p_x >= 0 then 1.0 else 0.0 end;
+  end if;
   v_tail := exp(-v_x * v_x / 2.0) / sqrt(2.0 * pi()) * v_t
     * (0.319381530 + v_t * (-0.356563782 + v_t * (1.781477937 + v_t * (-1.821255978 + v_t * 1.330274429))));
   return case when p_x >= 0 then 1.0 - v_tail else v_tail end;
