@@ -1,6 +1,6 @@
 -- Analytics: the dashboard's figures, read from counters instead of scanning messages.
 --
--- Three counter tables, one row per (dataset, client-local day, attributes), are kept exact by
+-- Four counter tables, one row per (dataset, client-local day, attributes), are kept exact by
 -- set-based, statement-level triggers in the same transaction as the change (as the dataset
 -- stats are): a statement touching a million rows writes each affected counter row once with
 -- the summed delta of its transition tables. The counters are increments, so concurrent
@@ -8,8 +8,9 @@
 --
 --   analytics_message_days  messages by local day, category and status (trends, steps)
 --   analytics_lead_groups   leads by the attributes the figures read (status, sentiment,
---                           flags, sequence position) and the local day of their M1: the
---                           snapshot tallies and the cohort outcomes (replied, booked, ...)
+--                           flags, sequence position): the snapshot tallies
+--   analytics_lead_days     leads by the local day of their M1 and their outcome (replied,
+--                           booked, converted): the period cohorts behind the rates
 --   analytics_booking_days  bookings by the local day they were made and their status
 --
 -- A day is the client's local calendar day (clients.timezone, DST-correct through
@@ -41,7 +42,6 @@ create index analytics_message_days_client_idx on public.analytics_message_days 
 create table public.analytics_lead_groups (
   client_id uuid not null,
   dataset_id uuid not null,
-  messaged_on date,
   contact_status public.lead_status not null,
   lead_sentiment public.lead_sentiment,
   archived boolean not null,
@@ -54,19 +54,34 @@ create table public.analytics_lead_groups (
   leads bigint not null default 0,
   foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade,
   constraint analytics_lead_groups_key unique nulls not distinct (
-    dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode, replied,
-    call_booked, sequence_step, last_step
+    dataset_id, contact_status, lead_sentiment, archived, opted_out, manual_mode, replied, call_booked,
+    sequence_step, last_step
   )
 );
 comment on table public.analytics_lead_groups is
   'Counter: leads of a dataset grouped by the attributes the analytics read. Kept by triggers on leads.';
-comment on column public.analytics_lead_groups.messaged_on is
-  'The client''s local day of the lead''s M1 (leads.m1_sent_at); null while the lead has had no M1.';
 comment on column public.analytics_lead_groups.replied is 'The lead has replied at least once (reply_received_at set).';
 comment on column public.analytics_lead_groups.last_step is
   'The last sequence step sent to the lead: 0 none, 1 M1, 2 M2, 3 M3 (from m1/m2/m3_sent_at).';
 comment on column public.analytics_lead_groups.sequence_step is 'leads.sequence_step: steps queued so far.';
 create index analytics_lead_groups_client_idx on public.analytics_lead_groups (client_id);
+
+create table public.analytics_lead_days (
+  client_id uuid not null,
+  dataset_id uuid not null,
+  day date not null,
+  replied boolean not null,
+  call_booked boolean not null,
+  converted boolean not null,
+  leads bigint not null default 0,
+  primary key (dataset_id, day, replied, call_booked, converted),
+  foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade
+);
+comment on table public.analytics_lead_days is
+  'Counter: leads of a dataset that had their M1, by the client-local day of the M1 (leads.m1_sent_at) and '
+  'their outcome so far. Kept by triggers on leads; the period cohorts of the overview''s rates.';
+comment on column public.analytics_lead_days.converted is 'contact_status = CONVERTED.';
+create index analytics_lead_days_client_idx on public.analytics_lead_days (client_id, day);
 
 create table public.analytics_booking_days (
   client_id uuid not null,
@@ -85,40 +100,70 @@ create index analytics_booking_days_client_idx on public.analytics_booking_days 
 alter table public.analytics_message_days enable row level security;
 alter table public.analytics_lead_groups enable row level security;
 alter table public.analytics_booking_days enable row level security;
+alter table public.analytics_lead_days enable row level security;
 
 -- Counters are per dataset: members who may see the dataset read them. A member that sees
 -- only its assigned leads reads none (a dataset's figures would tell about leads it may not
--- see); the analytics RPCs count its visible rows directly instead.
+-- see); the analytics RPCs count its visible rows directly instead. One helper, evaluated
+-- once per statement, gives the readable datasets, so a policy costs one lookup and the
+-- primary keys (dataset_id, day, ...) serve the scans.
+create function private.analytics_dataset_ids() returns uuid []
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- The rules of private.visible_dataset_ids and sees_only_assigned_leads, read from one
+  -- membership lookup: admins and can_view_all_leads see every dataset of the client, a
+  -- dataset list restricts to it, and without a list (assigned leads only) no counter is readable.
+  select coalesce((
+    select case
+      when m.role = 'admin' or m.can_view_all_leads then
+        array(select d.id from public.datasets d where d.client_id = m.client_id)
+      when m.allowed_dataset_ids is not null then
+        array(select d.id from public.datasets d where d.client_id = m.client_id and d.id = any (m.allowed_dataset_ids))
+      else '{}'::uuid []
+    end
+    from private.current_membership() m
+    where m.user_id is not null
+  ), '{}'::uuid [])
+$$;
+comment on function private.analytics_dataset_ids() is
+  'The datasets whose analytics counters the caller may read: those of its client it may see; none for a '
+  'member restricted to its assigned leads, or for anyone without an active membership.';
+revoke all on function private.analytics_dataset_ids() from public, anon;
+grant execute on function private.analytics_dataset_ids() to authenticated, service_role;
+
 create policy "members read message counters of visible datasets" on public.analytics_message_days
   for select to authenticated
   using (
-    client_id = (select private.current_client_id())
-    and not (select private.sees_only_assigned_leads())
-    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    dataset_id = any ((select private.analytics_dataset_ids())::uuid [])
   );
 -- Same rule as the message counters.
 create policy "members read lead counters of visible datasets" on public.analytics_lead_groups
   for select to authenticated
   using (
-    client_id = (select private.current_client_id())
-    and not (select private.sees_only_assigned_leads())
-    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    dataset_id = any ((select private.analytics_dataset_ids())::uuid [])
+  );
+-- Same rule as the message counters.
+create policy "members read lead cohort counters of visible datasets" on public.analytics_lead_days
+  for select to authenticated
+  using (
+    dataset_id = any ((select private.analytics_dataset_ids())::uuid [])
   );
 -- Same rule as the message counters.
 create policy "members read booking counters of visible datasets" on public.analytics_booking_days
   for select to authenticated
   using (
-    client_id = (select private.current_client_id())
-    and not (select private.sees_only_assigned_leads())
-    and ((select private.sees_all_datasets()) or dataset_id = any ((select private.visible_dataset_ids())::uuid[]))
+    dataset_id = any ((select private.analytics_dataset_ids())::uuid [])
   );
 
-revoke all on public.analytics_message_days, public.analytics_lead_groups, public.analytics_booking_days
+revoke all on public.analytics_message_days, public.analytics_lead_groups, public.analytics_lead_days,
+  public.analytics_booking_days
 from anon, authenticated;
-grant select on public.analytics_message_days, public.analytics_lead_groups, public.analytics_booking_days
-to authenticated;
-grant select on public.analytics_message_days, public.analytics_lead_groups, public.analytics_booking_days
-to service_role;
+grant select on public.analytics_message_days, public.analytics_lead_groups, public.analytics_lead_days,
+  public.analytics_booking_days
+to authenticated, service_role;
 
 -- the definitions: counters recomputed from the raw rows ---------------------------------
 -- Security invoker: run by the repair (as its owner) they count every row; run as a member
@@ -152,19 +197,35 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select l.client_id, l.dataset_id, (l.m1_sent_at at time zone c.timezone)::date,
-    l.contact_status, l.lead_sentiment, l.archived, l.opted_out, l.manual_mode,
+  select l.client_id, l.dataset_id, l.contact_status, l.lead_sentiment, l.archived, l.opted_out, l.manual_mode,
     l.reply_received_at is not null, l.call_booked, l.sequence_step,
     (case when l.m3_sent_at is not null then 3 when l.m2_sent_at is not null then 2
       when l.m1_sent_at is not null then 1 else 0 end)::smallint,
     count(*)
   from public.leads l
-  join public.clients c on c.id = l.client_id
   where p_dataset_id is null or l.dataset_id = p_dataset_id
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 $$;
 comment on function private.analytics_lead_groups_of(uuid) is
   'Definition of analytics_lead_groups recomputed from leads (one dataset, or all visible when null).';
+
+-- Leads that had their M1, per dataset, local day of the M1 and outcome.
+create function private.analytics_lead_days_of(p_dataset_id uuid default null)
+returns setof public.analytics_lead_days
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select l.client_id, l.dataset_id, (l.m1_sent_at at time zone c.timezone)::date,
+    l.reply_received_at is not null, l.call_booked, l.contact_status = 'CONVERTED', count(*)
+  from public.leads l
+  join public.clients c on c.id = l.client_id
+  where l.m1_sent_at is not null and (p_dataset_id is null or l.dataset_id = p_dataset_id)
+  group by 1, 2, 3, 4, 5, 6
+$$;
+comment on function private.analytics_lead_days_of(uuid) is
+  'Definition of analytics_lead_days recomputed from leads (one dataset, or all visible when null).';
 
 -- Bookings per dataset, local day made and status.
 create function private.analytics_booking_days_of(p_dataset_id uuid default null)
@@ -305,8 +366,53 @@ referencing old table as old_rows
 for each statement execute function private.analytics_messages_deleted();
 
 -- triggers: leads ------------------------------------------------------------------------
--- The key of a lead, as private.analytics_lead_groups_of defines it, is written out in each
--- of the three functions (a transition table cannot be passed to a shared function).
+-- The keys of a lead, as private.analytics_lead_groups_of and analytics_lead_days_of define
+-- them, are written out in each function (a transition table cannot be passed to another
+-- function). One statement's leads, each counted +1 (new) or -1 (old), are aggregated once
+-- into a temporary delta, then applied to both tables.
+create function private.analytics_apply_lead_deltas(p_deltas jsonb) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- p_deltas: [{client_id, dataset_id, day (local day of the M1, null without), contact_status, lead_sentiment, archived,
+  -- opted_out, manual_mode, replied, call_booked, sequence_step, last_step, n}], already
+  -- grouped, n the signed count. Deleted datasets are skipped.
+  insert into public.analytics_lead_groups as a (
+    client_id, dataset_id, contact_status, lead_sentiment, archived, opted_out, manual_mode,
+    replied, call_booked, sequence_step, last_step, leads
+  )
+  select x.client_id, x.dataset_id, x.contact_status, x.lead_sentiment, x.archived, x.opted_out, x.manual_mode,
+    x.replied, x.call_booked, x.sequence_step, x.last_step, sum(x.n)
+  from jsonb_to_recordset(p_deltas) x (
+    client_id uuid, dataset_id uuid, contact_status public.lead_status, lead_sentiment public.lead_sentiment, archived boolean, opted_out boolean, manual_mode boolean,
+    replied boolean, call_booked boolean, sequence_step smallint, last_step smallint, n bigint
+  )
+  where exists (select from public.datasets d where d.id = x.dataset_id)
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+  having sum(x.n) <> 0
+  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+  on conflict on constraint analytics_lead_groups_key
+  do update set leads = a.leads + excluded.leads;
+
+  insert into public.analytics_lead_days as a (client_id, dataset_id, day, replied, call_booked, converted, leads)
+  select x.client_id, x.dataset_id, x.day, x.replied, x.call_booked, x.contact_status = 'CONVERTED', sum(x.n)
+  from jsonb_to_recordset(p_deltas) x (
+    client_id uuid, dataset_id uuid, day date, contact_status public.lead_status,
+    replied boolean, call_booked boolean, n bigint
+  )
+  where x.day is not null and exists (select from public.datasets d where d.id = x.dataset_id)
+  group by 1, 2, 3, 4, 5, 6
+  having sum(x.n) <> 0
+  order by 2, 3, 4, 5, 6
+  on conflict (dataset_id, day, replied, call_booked, converted)
+  do update set leads = a.leads + excluded.leads;
+end
+$$;
+comment on function private.analytics_apply_lead_deltas(jsonb) is
+  'Applies one statement''s grouped, signed lead counts to analytics_lead_groups and analytics_lead_days.';
+
 create function private.analytics_leads_inserted() returns trigger
 language plpgsql
 security definer
@@ -314,27 +420,23 @@ set search_path = ''
 as $$
 begin
   perform private.analytics_lock_datasets(array(select distinct n.dataset_id from new_rows n));
-  insert into public.analytics_lead_groups as a (
-    client_id, dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode,
-    replied, call_booked, sequence_step, last_step, leads
-  )
-  select n.client_id, n.dataset_id, (n.m1_sent_at at time zone c.timezone)::date,
-    n.contact_status, n.lead_sentiment, n.archived, n.opted_out, n.manual_mode,
-    n.reply_received_at is not null, n.call_booked, n.sequence_step,
-    (case when n.m3_sent_at is not null then 3 when n.m2_sent_at is not null then 2
-      when n.m1_sent_at is not null then 1 else 0 end)::smallint,
-    count(*)
-  from new_rows n
-  join public.clients c on c.id = n.client_id
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-  on conflict on constraint analytics_lead_groups_key
-  do update set leads = a.leads + excluded.leads;
+  perform private.analytics_apply_lead_deltas((
+    select jsonb_agg(g) from (
+      select n.client_id, n.dataset_id, (n.m1_sent_at at time zone c.timezone)::date as day, n.contact_status, n.lead_sentiment, n.archived, n.opted_out,
+        n.manual_mode, n.reply_received_at is not null as replied, n.call_booked, n.sequence_step,
+        (case when n.m3_sent_at is not null then 3 when n.m2_sent_at is not null then 2
+          when n.m1_sent_at is not null then 1 else 0 end)::smallint as last_step,
+        count(*) as n
+      from new_rows n
+      join public.clients c on c.id = n.client_id
+      group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+    ) g
+  ));
   return null;
 end
 $$;
 comment on function private.analytics_leads_inserted() is
-  'Trigger (statement, transition table): adds inserted leads to analytics_lead_groups.';
+  'Trigger (statement, transition table): adds inserted leads to the lead counters.';
 
 create function private.analytics_leads_deleted() returns trigger
 language plpgsql
@@ -343,28 +445,23 @@ set search_path = ''
 as $$
 begin
   perform private.analytics_lock_datasets(array(select distinct o.dataset_id from old_rows o));
-  insert into public.analytics_lead_groups as a (
-    client_id, dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode,
-    replied, call_booked, sequence_step, last_step, leads
-  )
-  select o.client_id, o.dataset_id, (o.m1_sent_at at time zone c.timezone)::date,
-    o.contact_status, o.lead_sentiment, o.archived, o.opted_out, o.manual_mode,
-    o.reply_received_at is not null, o.call_booked, o.sequence_step,
-    (case when o.m3_sent_at is not null then 3 when o.m2_sent_at is not null then 2
-      when o.m1_sent_at is not null then 1 else 0 end)::smallint,
-    -count(*)
-  from old_rows o
-  join public.clients c on c.id = o.client_id
-  where exists (select from public.datasets d where d.id = o.dataset_id)
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-  on conflict on constraint analytics_lead_groups_key
-  do update set leads = a.leads + excluded.leads;
+  perform private.analytics_apply_lead_deltas((
+    select jsonb_agg(g) from (
+      select o.client_id, o.dataset_id, (o.m1_sent_at at time zone c.timezone)::date as day, o.contact_status, o.lead_sentiment, o.archived, o.opted_out,
+        o.manual_mode, o.reply_received_at is not null as replied, o.call_booked, o.sequence_step,
+        (case when o.m3_sent_at is not null then 3 when o.m2_sent_at is not null then 2
+          when o.m1_sent_at is not null then 1 else 0 end)::smallint as last_step,
+        -count(*) as n
+      from old_rows o
+      join public.clients c on c.id = o.client_id
+      group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+    ) g
+  ));
   return null;
 end
 $$;
 comment on function private.analytics_leads_deleted() is
-  'Trigger (statement, transition table): removes deleted leads from analytics_lead_groups '
+  'Trigger (statement, transition table): removes deleted leads from the lead counters '
   '(skipped for datasets deleted by the same statement).';
 
 create function private.analytics_leads_updated() returns trigger
@@ -376,40 +473,39 @@ begin
   perform private.analytics_lock_datasets(array(
     select n.dataset_id from new_rows n union select o.dataset_id from old_rows o
   ));
-  insert into public.analytics_lead_groups as a (
-    client_id, dataset_id, messaged_on, contact_status, lead_sentiment, archived, opted_out, manual_mode,
-    replied, call_booked, sequence_step, last_step, leads
-  )
-  select x.client_id, x.dataset_id, (x.m1_sent_at at time zone c.timezone)::date,
-    x.contact_status, x.lead_sentiment, x.archived, x.opted_out, x.manual_mode, x.replied, x.call_booked,
-    x.sequence_step, x.last_step, sum(x.sign)
-  from (
-    select n.client_id, n.dataset_id, n.m1_sent_at, n.contact_status, n.lead_sentiment, n.archived,
-      n.opted_out, n.manual_mode, n.reply_received_at is not null as replied, n.call_booked, n.sequence_step,
-      (case when n.m3_sent_at is not null then 3 when n.m2_sent_at is not null then 2
-        when n.m1_sent_at is not null then 1 else 0 end)::smallint as last_step,
-      1 as sign
-    from new_rows n
-    union all
-    select o.client_id, o.dataset_id, o.m1_sent_at, o.contact_status, o.lead_sentiment, o.archived,
-      o.opted_out, o.manual_mode, o.reply_received_at is not null, o.call_booked, o.sequence_step,
-      (case when o.m3_sent_at is not null then 3 when o.m2_sent_at is not null then 2
-        when o.m1_sent_at is not null then 1 else 0 end)::smallint,
-      -1
-    from old_rows o
-  ) x
-  join public.clients c on c.id = x.client_id
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-  having sum(x.sign) <> 0
-  order by 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-  on conflict on constraint analytics_lead_groups_key
-  do update set leads = a.leads + excluded.leads;
+  -- Old rows -1, new rows +1: an update that moves no key (notes, names, other timestamps)
+  -- nets to nothing here and writes nothing.
+  perform private.analytics_apply_lead_deltas((
+    select jsonb_agg(g) from (
+      select x.client_id, x.dataset_id, x.day, x.contact_status, x.lead_sentiment, x.archived, x.opted_out,
+        x.manual_mode, x.replied, x.call_booked, x.sequence_step, x.last_step, sum(x.sign) as n
+      from (
+        select n.client_id, n.dataset_id, (n.m1_sent_at at time zone c.timezone)::date as day, n.contact_status, n.lead_sentiment, n.archived,
+          n.opted_out, n.manual_mode, n.reply_received_at is not null as replied, n.call_booked, n.sequence_step,
+          (case when n.m3_sent_at is not null then 3 when n.m2_sent_at is not null then 2
+            when n.m1_sent_at is not null then 1 else 0 end)::smallint as last_step,
+          1 as sign
+        from new_rows n
+        join public.clients c on c.id = n.client_id
+        union all
+        select o.client_id, o.dataset_id, (o.m1_sent_at at time zone c.timezone)::date as day, o.contact_status, o.lead_sentiment, o.archived,
+          o.opted_out, o.manual_mode, o.reply_received_at is not null, o.call_booked, o.sequence_step,
+          (case when o.m3_sent_at is not null then 3 when o.m2_sent_at is not null then 2
+            when o.m1_sent_at is not null then 1 else 0 end)::smallint,
+          -1
+        from old_rows o
+        join public.clients c on c.id = o.client_id
+      ) x
+      group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+      having sum(x.sign) <> 0
+    ) g
+  ));
   return null;
 end
 $$;
 comment on function private.analytics_leads_updated() is
-  'Trigger (statement, transition tables): applies the net change of updated leads to analytics_lead_groups; '
-  'writes nothing when no counted attribute moved (notes, names, timestamps other than m1-m3).';
+  'Trigger (statement, transition tables): applies the net change of updated leads to the lead counters; '
+  'writes nothing when no counted attribute moved.';
 
 -- Named to sort before leads_stats_* and leads_suppressions_after_stats (triggers of one event
 -- fire in name order; the order does not matter to these counters, which have no range check).
@@ -513,6 +609,7 @@ begin
     delete from public.analytics_message_days;
   elsif tg_table_name = 'leads' then
     delete from public.analytics_lead_groups;
+    delete from public.analytics_lead_days;
   elsif tg_table_name = 'bookings' then
     delete from public.analytics_booking_days;
   end if;
@@ -538,6 +635,7 @@ declare
   v_wrong integer;
   v_m public.analytics_message_days [];
   v_l public.analytics_lead_groups [];
+  v_d public.analytics_lead_days [];
   v_b public.analytics_booking_days [];
 begin
   -- One dataset, or every dataset when null. The exclusive locks wait for writers in flight
@@ -548,6 +646,7 @@ begin
 
   v_m := array(select x from private.analytics_message_days_of(p_dataset_id) x);
   v_l := array(select x from private.analytics_lead_groups_of(p_dataset_id) x);
+  v_d := array(select x from private.analytics_lead_days_of(p_dataset_id) x);
   v_b := array(select x from private.analytics_booking_days_of(p_dataset_id) x);
 
   -- How many counter rows were wrong (missing, extra non-zero, or a different figure).
@@ -559,6 +658,10 @@ begin
     select a.* from public.analytics_lead_groups a
     where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
   ),
+  cd as (
+    select a.* from public.analytics_lead_days a
+    where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
+  ),
   cb as (
     select a.* from public.analytics_booking_days a
     where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
@@ -568,15 +671,19 @@ begin
     + (select count(*) from (select * from cm except select * from unnest(v_m)) x)
     + (select count(*) from (select * from unnest(v_l) except select * from cl) x)
     + (select count(*) from (select * from cl except select * from unnest(v_l)) x)
+    + (select count(*) from (select * from unnest(v_d) except select * from cd) x)
+    + (select count(*) from (select * from cd except select * from unnest(v_d)) x)
     + (select count(*) from (select * from unnest(v_b) except select * from cb) x)
     + (select count(*) from (select * from cb except select * from unnest(v_b)) x)
   into v_wrong;
 
   delete from public.analytics_message_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   delete from public.analytics_lead_groups a where p_dataset_id is null or a.dataset_id = p_dataset_id;
+  delete from public.analytics_lead_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   delete from public.analytics_booking_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   insert into public.analytics_message_days select * from unnest(v_m);
   insert into public.analytics_lead_groups select * from unnest(v_l);
+  insert into public.analytics_lead_days select * from unnest(v_d);
   insert into public.analytics_booking_days select * from unnest(v_b);
   return v_wrong;
 end
@@ -608,7 +715,8 @@ execute function private.analytics_client_timezone_changed();
 
 revoke all on function
   private.analytics_message_days_of(uuid), private.analytics_lead_groups_of(uuid),
-  private.analytics_booking_days_of(uuid), private.analytics_lock_datasets(uuid [], boolean),
+  private.analytics_booking_days_of(uuid), private.analytics_lead_days_of(uuid),
+  private.analytics_lock_datasets(uuid [], boolean), private.analytics_apply_lead_deltas(jsonb),
   private.analytics_messages_inserted(), private.analytics_messages_updated(),
   private.analytics_messages_deleted(), private.analytics_leads_inserted(), private.analytics_leads_updated(),
   private.analytics_leads_deleted(), private.analytics_bookings_inserted(), private.analytics_bookings_updated(),
@@ -617,7 +725,7 @@ revoke all on function
 from public, anon, authenticated;
 grant execute on function
   private.analytics_message_days_of(uuid), private.analytics_lead_groups_of(uuid),
-  private.analytics_booking_days_of(uuid)
+  private.analytics_lead_days_of(uuid), private.analytics_booking_days_of(uuid)
 to authenticated, service_role;
 grant execute on function private.recount_analytics(uuid) to service_role;
 -- The sequencing's estimate, called by analytics_campaign_progress (as the member) only after
@@ -639,103 +747,149 @@ grant execute on function private.campaign_progress(uuid, timestamptz) to authen
 -- Periods: today = the client's local today; week = the last 7 local days; month = the last
 -- 30; all = from the first day with data. Every day ends at today.
 create function private.analytics_overview_build(
+  p_dataset_id uuid,
   p_from date,
   p_to date,
-  p_messages public.analytics_message_days [],
-  p_leads public.analytics_lead_groups [],
-  p_bookings public.analytics_booking_days []
+  p_from_rows boolean
 ) returns jsonb
 language sql
 stable
 set search_path = ''
 as $$
-  with m as (select * from unnest(p_messages)),
-  l as (select * from unnest(p_leads)),
-  b as (select * from unnest(p_bookings)),
+  -- Each source is the counter table, or (p_from_rows) the same rows recomputed from the raw
+  -- tables; the branch not chosen is never run. Day filters apply before anything is summed.
+  -- The client filter repeats what RLS allows, so that the (client_id, day) indexes serve.
+  -- Messages are summed per (day, category) in one pass: sent = handed to the carrier.
+  with m as (
+    select y.day, y.message_category,
+      sum(y.messages) filter (where y.status in ('sent', 'delivered', 'undelivered')) as sent,
+      sum(y.messages) as n
+    from (
+      select a.day, a.message_category, a.status, a.messages from public.analytics_message_days a
+      where not p_from_rows and a.client_id = (select private.current_client_id())
+        and (p_dataset_id is null or a.dataset_id = p_dataset_id)
+        and a.day between coalesce(p_from, '-infinity'::date) and p_to and a.messages <> 0
+      union all
+      select x.day, x.message_category, x.status, x.messages from private.analytics_message_days_of(p_dataset_id) x
+      where p_from_rows and x.day between coalesce(p_from, '-infinity'::date) and p_to
+    ) y
+    group by 1, 2
+  ),
+  ld as (
+    select a.day, a.replied, a.converted, a.leads from public.analytics_lead_days a
+    where not p_from_rows and a.client_id = (select private.current_client_id())
+        and (p_dataset_id is null or a.dataset_id = p_dataset_id)
+      and a.day between coalesce(p_from, '-infinity'::date) and p_to and a.leads <> 0
+    union all
+    select x.day, x.replied, x.converted, x.leads from private.analytics_lead_days_of(p_dataset_id) x
+    where p_from_rows and x.day between coalesce(p_from, '-infinity'::date) and p_to
+  ),
+  b as (
+    select a.day, a.bookings from public.analytics_booking_days a
+    where not p_from_rows and a.client_id = (select private.current_client_id())
+        and (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.status = 'accepted'
+      and a.day between coalesce(p_from, '-infinity'::date) and p_to and a.bookings <> 0
+    union all
+    select x.day, x.bookings from private.analytics_booking_days_of(p_dataset_id) x
+    where p_from_rows and x.status = 'accepted' and x.day between coalesce(p_from, '-infinity'::date) and p_to
+  ),
+  -- Snapshot tallies, first grouped by the four attributes the definitions read (a few
+  -- hundred groups), so the definition functions run once per group, not per counter row.
+  l as (
+    select g.archived, g.opted_out, g.contact_status, g.lead_sentiment, sum(g.leads) as n
+    from (
+      select a.archived, a.opted_out, a.contact_status, a.lead_sentiment, a.leads
+      from public.analytics_lead_groups a
+      where not p_from_rows and a.client_id = (select private.current_client_id())
+        and (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
+      union all
+      select x.archived, x.opted_out, x.contact_status, x.lead_sentiment, x.leads
+      from private.analytics_lead_groups_of(p_dataset_id) x
+      where p_from_rows
+    ) g
+    group by 1, 2, 3, 4
+  ),
   bounds as (
     select coalesce(p_from, least(
-      (select min(m.day) from m), (select min(b.day) from b), (select min(l.messaged_on) from l), p_to
+      (select min(m.day) from m), (select min(b.day) from b), (select min(ld.day) from ld), p_to
     )) as first_day
   ),
   days as (
     select g::date as day from bounds, generate_series(bounds.first_day, p_to, interval '1 day') g
   ),
-  pm as (
-    select m.* from m, bounds where m.day between bounds.first_day and p_to
-  ),
   sent as (
-    select pm.* from pm
-    where pm.message_category <> 'lead_reply' and pm.status in ('sent', 'delivered', 'undelivered')
+    select m.day, m.message_category, m.sent as n from m
+    where m.message_category <> 'lead_reply' and m.sent is not null
   ),
+  replies as (
+    select m.day, m.n from m where m.message_category = 'lead_reply'
+  ),
+  booked as (select b.day, sum(b.bookings) as n from b group by 1),
   cohort as (
     select
-      coalesce(sum(l.leads), 0) as messaged,
-      coalesce(sum(l.leads) filter (where l.replied), 0) as replied,
-      coalesce(sum(l.leads) filter (where l.contact_status = 'CONVERTED'), 0) as converted
-    from l, bounds where l.messaged_on between bounds.first_day and p_to
+      coalesce(sum(ld.leads), 0) as messaged,
+      coalesce(sum(ld.leads) filter (where ld.replied), 0) as replied,
+      coalesce(sum(ld.leads) filter (where ld.converted), 0) as converted
+    from ld
   ),
   snapshot as (
     select
-      coalesce(sum(l.leads), 0) as total,
-      coalesce(sum(l.leads * private.lead_counts_as_active(l.archived, l.opted_out, l.contact_status)), 0) as active,
-      coalesce(sum(l.leads * private.lead_counts_as_hot(l.archived, l.contact_status, l.lead_sentiment)), 0) as hot
+      coalesce(sum(l.n), 0) as total,
+      coalesce(sum(l.n * private.lead_counts_as_active(l.archived, l.opted_out, l.contact_status)), 0) as active,
+      coalesce(sum(l.n * private.lead_counts_as_hot(l.archived, l.contact_status, l.lead_sentiment)), 0) as hot
     from l
   )
   select jsonb_build_object(
     'metrics', jsonb_build_object(
       'total_leads', s.total::bigint,
       'active_leads', s.active::bigint,
-      'messages_sent', jsonb_build_object(
-        'm1', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'm1'),
-        'm2', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'm2'),
-        'm3', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'm3'),
-        'ai_responses', (select coalesce(sum(x.messages), 0)::bigint from sent x where x.message_category = 'ai_response'),
-        'total', (select coalesce(sum(x.messages), 0)::bigint from sent x)
+      'messages_sent', (
+        select jsonb_build_object(
+          'm1', coalesce(sum(x.n) filter (where x.message_category = 'm1'), 0)::bigint,
+          'm2', coalesce(sum(x.n) filter (where x.message_category = 'm2'), 0)::bigint,
+          'm3', coalesce(sum(x.n) filter (where x.message_category = 'm3'), 0)::bigint,
+          'ai_responses', coalesce(sum(x.n) filter (where x.message_category = 'ai_response'), 0)::bigint,
+          'total', coalesce(sum(x.n), 0)::bigint
+        )
+        from sent x
       ),
-      'replies_received', (select coalesce(sum(x.messages), 0)::bigint from pm x where x.message_category = 'lead_reply'),
+      'replies_received', (select coalesce(sum(x.n), 0)::bigint from replies x),
       'reply_rate', coalesce(round(100.0 * c.replied / nullif(c.messaged, 0), 1), 0),
       'hot_leads', s.hot::bigint,
-      'calls_booked', (
-        select coalesce(sum(b.bookings), 0)::bigint from b, bounds
-        where b.status = 'accepted' and b.day between bounds.first_day and p_to
-      ),
+      'calls_booked', (select coalesce(sum(x.n), 0)::bigint from booked x),
       'converted', c.converted::bigint,
       'conversion_rate', coalesce(round(100.0 * c.converted / nullif(c.messaged, 0), 1), 0)
     ),
     'sentiment_breakdown', (
-      select jsonb_object_agg(e.v, coalesce((select sum(l.leads) from l where l.lead_sentiment = e.v), 0)::bigint)
+      select jsonb_object_agg(e.v, coalesce(x.n, 0)::bigint)
       from unnest(enum_range(null::public.lead_sentiment)) e (v)
+      left join (select l.lead_sentiment, sum(l.n) as n from l group by 1) x on x.lead_sentiment = e.v
     ),
     'status_breakdown', (
-      select jsonb_object_agg(e.v, coalesce((select sum(l.leads) from l where l.contact_status = e.v), 0)::bigint)
+      select jsonb_object_agg(e.v, coalesce(x.n, 0)::bigint)
       from unnest(enum_range(null::public.lead_status)) e (v)
+      left join (select l.contact_status, sum(l.n) as n from l group by 1) x on x.contact_status = e.v
     ),
     'trends', jsonb_build_object(
       'daily_messages', (
         select coalesce(jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(x.n, 0)::bigint) order by d.day), '[]')
-        from days d left join (select y.day, sum(y.messages) as n from sent y group by y.day) x on x.day = d.day
+        from days d left join (select y.day, sum(y.n) as n from sent y group by 1) x on x.day = d.day
       ),
       'daily_replies', (
         select coalesce(jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(x.n, 0)::bigint) order by d.day), '[]')
-        from days d left join (
-          select y.day, sum(y.messages) as n from pm y where y.message_category = 'lead_reply' group by y.day
-        ) x on x.day = d.day
+        from days d left join replies x on x.day = d.day
       ),
       'daily_bookings', (
         select coalesce(jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(x.n, 0)::bigint) order by d.day), '[]')
-        from days d left join (
-          select y.day, sum(y.bookings) as n from b y where y.status = 'accepted' group by y.day
-        ) x on x.day = d.day
+        from days d left join booked x on x.day = d.day
       )
     )
   )
   from snapshot s, cohort c
 $$;
-comment on function private.analytics_overview_build(
-  date, date, public.analytics_message_days [], public.analytics_lead_groups [], public.analytics_booking_days []
-) is
-  'Assembles the overview JSON from counter rows (from the counter tables, or recomputed from raw rows). '
-  'p_from null = from the first day with data.';
+comment on function private.analytics_overview_build(uuid, date, date, boolean) is
+  'Assembles the overview JSON for one dataset (or all visible) and the local days p_from..p_to (p_from null = '
+  'from the first day with data), from the counter tables or (p_from_rows) from the raw rows.';
 
 -- The first local day of a period ending today (null for all).
 create function private.analytics_period_start(p_time_range text, p_today date) returns date
@@ -794,28 +948,9 @@ declare
 begin
   -- Members restricted to their assigned leads read no counters (see the policies): their
   -- figures are counted from the rows RLS shows them, as is the benchmark's naive baseline.
-  if p_from_rows or private.sees_only_assigned_leads() then
-    return private.analytics_overview_build(
-      private.analytics_period_start(p_time_range, v_today), v_today,
-      array(select x from private.analytics_message_days_of(p_dataset_id) x),
-      array(select x from private.analytics_lead_groups_of(p_dataset_id) x),
-      array(select x from private.analytics_booking_days_of(p_dataset_id) x)
-    );
-  end if;
   return private.analytics_overview_build(
-    private.analytics_period_start(p_time_range, v_today), v_today,
-    array(
-      select a from public.analytics_message_days a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.messages <> 0
-    ),
-    array(
-      select a from public.analytics_lead_groups a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.leads <> 0
-    ),
-    array(
-      select a from public.analytics_booking_days a
-      where (p_dataset_id is null or a.dataset_id = p_dataset_id) and a.bookings <> 0
-    )
+    p_dataset_id, private.analytics_period_start(p_time_range, v_today), v_today,
+    p_from_rows or private.sees_only_assigned_leads()
   );
 end
 $$;
@@ -877,10 +1012,15 @@ begin
   select c.* into v_campaign from public.campaigns c where c.dataset_id = p_dataset_id;
 
   if p_from_rows or private.sees_only_assigned_leads() then
-    v_m := array(select x from private.analytics_message_days_of(p_dataset_id) x);
+    v_m := array(
+      select x from private.analytics_message_days_of(p_dataset_id) x where x.message_category in ('m1', 'm2', 'm3')
+    );
     v_l := array(select x from private.analytics_lead_groups_of(p_dataset_id) x);
   else
-    v_m := array(select a from public.analytics_message_days a where a.dataset_id = p_dataset_id and a.messages <> 0);
+    v_m := array(
+      select a from public.analytics_message_days a
+      where a.dataset_id = p_dataset_id and a.message_category in ('m1', 'm2', 'm3') and a.messages <> 0
+    );
     v_l := array(select a from public.analytics_lead_groups a where a.dataset_id = p_dataset_id and a.leads <> 0);
   end if;
 
@@ -984,17 +1124,13 @@ comment on function public.campaign_progress(uuid) is
   'failed, replies, opt-outs and rates; totals with the delivery error rate; an honest estimated_completion.';
 
 revoke all on function
-  private.analytics_overview_build(
-    date, date, public.analytics_message_days [], public.analytics_lead_groups [], public.analytics_booking_days []
-  ),
+  private.analytics_overview_build(uuid, date, date, boolean),
   private.analytics_period_start(text, date), private.analytics_scope(uuid, text),
   private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
   private.analytics_campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)
 from public, anon;
 grant execute on function
-  private.analytics_overview_build(
-    date, date, public.analytics_message_days [], public.analytics_lead_groups [], public.analytics_booking_days []
-  ),
+  private.analytics_overview_build(uuid, date, date, boolean),
   private.analytics_period_start(text, date), private.analytics_scope(uuid, text),
   private.analytics_overview(uuid, text, timestamptz, boolean), public.analytics_overview(uuid, text),
   private.analytics_campaign_progress(uuid, timestamptz, boolean), public.campaign_progress(uuid)

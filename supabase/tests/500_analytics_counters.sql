@@ -30,6 +30,12 @@ language sql as $$
       select * from public.analytics_lead_groups where leads <> 0
       except select * from private.analytics_lead_groups_of(null)) x)
     + (select count(*) from (
+      select * from private.analytics_lead_days_of(null)
+      except select * from public.analytics_lead_days where leads <> 0) x)
+    + (select count(*) from (
+      select * from public.analytics_lead_days where leads <> 0
+      except select * from private.analytics_lead_days_of(null)) x)
+    + (select count(*) from (
       select * from private.analytics_booking_days_of(null)
       except select * from public.analytics_booking_days where bookings <> 0) x)
     + (select count(*) from (
@@ -125,7 +131,8 @@ select is(pg_temp.wrong(), 0::bigint, 'dataset delete');
 select is(
   (select count(*) from analytics_message_days where dataset_id = :'l2')
   + (select count(*) from analytics_lead_groups where dataset_id = :'l2')
-  + (select count(*) from analytics_booking_days where dataset_id = :'l2'),
+  + (select count(*) from analytics_booking_days where dataset_id = :'l2')
+  + (select count(*) from analytics_lead_days where dataset_id = :'l2'),
   0::bigint, 'a deleted dataset leaves no counter rows'
 );
 

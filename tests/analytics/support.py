@@ -26,6 +26,12 @@ select
     select * from public.analytics_lead_groups where leads <> 0
     except select * from private.analytics_lead_groups_of(null)) x)
   + (select count(*) from (
+    select * from private.analytics_lead_days_of(null)
+    except select * from public.analytics_lead_days where leads <> 0) x)
+  + (select count(*) from (
+    select * from public.analytics_lead_days where leads <> 0
+    except select * from private.analytics_lead_days_of(null)) x)
+  + (select count(*) from (
     select * from private.analytics_booking_days_of(null)
     except select * from public.analytics_booking_days where bookings <> 0) x)
   + (select count(*) from (

@@ -122,7 +122,12 @@ def test_a_deleted_dataset_takes_its_counters_with_it(db, imported):
     ds = imported.dataset_id
     with db.transaction():
         db.execute("delete from datasets where id = %s", (ds,))
-    for table in ("analytics_message_days", "analytics_lead_groups", "analytics_booking_days"):
+    for table in (
+        "analytics_message_days",
+        "analytics_lead_groups",
+        "analytics_lead_days",
+        "analytics_booking_days",
+    ):
         left = db.execute(f"select count(*) as n from {table} where dataset_id = %s", (ds,))
         assert left.fetchone()["n"] == 0
     assert drift(db) == 0
