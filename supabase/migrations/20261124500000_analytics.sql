@@ -1,25 +1,29 @@
--- Analytics: the dashboard's figures, read from counters instead of scanning messages.
---
--- Four counter tables, one row per (dataset, client-local day, attributes), are kept exact by
--- set-based, statement-level triggers in the same transaction as the change (as the dataset
--- stats are): a statement touching a million rows writes each affected counter row once with
--- the summed delta of its transition tables. The counters are increments, so concurrent
--- writers commute (each upsert waits for the other's row lock and adds its own delta).
---
---   analytics_message_days  messages by local day, category and status (trends, steps)
---   analytics_lead_groups   leads by the attributes the figures read (status, sentiment,
---                           flags, sequence position): the snapshot tallies
---   analytics_lead_days     leads by the local day of their M1 and their outcome (replied,
---                           booked, converted): the period cohorts behind the rates
---   analytics_booking_days  bookings by the local day they were made and their status
---
--- A day is the client's local calendar day (clients.timezone, DST-correct through
--- `at time zone`). Changing a client's time zone rebuilds its counters. The repair function
--- private.recount_analytics recomputes them from the raw rows with the definitions below
--- (private.analytics_*_of), which the pgTAP suite checks against the triggers' figures.
---
--- Triggers take a shared advisory lock per dataset, the repair an exclusive one, so a
--- repair never races a writer (writers never block each other).
+-- Analytics: the dashboard's figures (overview, campaign progress, dataset comparison,
+-- Sophie's measured impact), read from counters instead of scanning messages.
+--   * four counter tables, one row per (dataset, client-local day, attributes), kept exact by
+--     set-based, statement-level triggers on messages, leads and bookings in the same
+--     transaction as the change (as the dataset counters of 10 datasets are): a statement
+--     touching a million rows writes each affected counter row once with the summed delta of
+--     its transition tables; increments commute, so concurrent writers never lose a count;
+--       analytics_message_days  messages by local day, category and status (trends, steps)
+--       analytics_lead_groups   leads by the attributes the figures read (status, sentiment,
+--                               flags, sequence position): the snapshot tallies
+--       analytics_lead_days     leads by the local day of their M1 and their outcome
+--                               (replied, booked, converted): the cohorts behind the rates
+--       analytics_booking_days  bookings by the local day they were made and their status
+--   * a day is the client's local calendar day (clients.timezone, DST-correct through
+--     `at time zone`); changing a client's time zone rebuilds its counters;
+--   * private.recount_analytics repairs the counters from the raw rows with the definitions
+--     private.analytics_*_of, which the pgTAP suite checks against the triggers' figures;
+--     triggers take a shared advisory lock per dataset and the repair an exclusive one, so a
+--     repair never races a writer (writers never block each other);
+--   * RLS on the counters: a member reads the datasets it may see (01 tenancy's rules); a member
+--     restricted to its assigned leads reads none, and its figures are counted from the raw
+--     rows RLS shows it;
+--   * the RPCs: analytics_overview, campaign_progress (the estimate is 20 outreach's
+--     private.campaign_progress), dataset_comparison, sophie_impact (lessons applied through
+--     30 ai's prompt versions, bookings of 40 bookings within the attribution window, a pooled
+--     two-proportion z-test).
 
 -- counter tables ------------------------------------------------------------------------
 create table public.analytics_message_days (
@@ -134,6 +138,7 @@ comment on function private.analytics_dataset_ids() is
 revoke all on function private.analytics_dataset_ids() from public, anon;
 grant execute on function private.analytics_dataset_ids() to authenticated, service_role;
 
+-- Members read the message counters of the datasets they may read (analytics_dataset_ids).
 create policy "members read message counters of visible datasets" on public.analytics_message_days
   for select to authenticated
   using (
@@ -293,6 +298,7 @@ $$;
 comment on function private.analytics_messages_inserted() is
   'Trigger (statement, transition table): adds inserted messages to analytics_message_days.';
 
+-- Takes deleted messages off their counters, in key order.
 create function private.analytics_messages_deleted() returns trigger
 language plpgsql
 security definer
@@ -317,6 +323,7 @@ comment on function private.analytics_messages_deleted() is
   'Trigger (statement, transition table): removes deleted messages from analytics_message_days '
   '(skipped for datasets deleted by the same statement).';
 
+-- Moves updated messages from their old counter keys to their new ones.
 create function private.analytics_messages_updated() returns trigger
 language plpgsql
 security definer
@@ -413,6 +420,7 @@ $$;
 comment on function private.analytics_apply_lead_deltas(jsonb) is
   'Applies one statement''s grouped, signed lead counts to analytics_lead_groups and analytics_lead_days.';
 
+-- Adds inserted leads to the lead counters.
 create function private.analytics_leads_inserted() returns trigger
 language plpgsql
 security definer
@@ -438,6 +446,7 @@ $$;
 comment on function private.analytics_leads_inserted() is
   'Trigger (statement, transition table): adds inserted leads to the lead counters.';
 
+-- Takes deleted leads off the lead counters.
 create function private.analytics_leads_deleted() returns trigger
 language plpgsql
 security definer
@@ -464,6 +473,7 @@ comment on function private.analytics_leads_deleted() is
   'Trigger (statement, transition table): removes deleted leads from the lead counters '
   '(skipped for datasets deleted by the same statement).';
 
+-- Moves updated leads from their old counter keys to their new ones.
 create function private.analytics_leads_updated() returns trigger
 language plpgsql
 security definer
@@ -540,6 +550,7 @@ $$;
 comment on function private.analytics_bookings_inserted() is
   'Trigger (statement, transition table): adds inserted bookings to analytics_booking_days.';
 
+-- Takes deleted bookings off their counters.
 create function private.analytics_bookings_deleted() returns trigger
 language plpgsql
 security definer
@@ -561,6 +572,7 @@ $$;
 comment on function private.analytics_bookings_deleted() is
   'Trigger (statement, transition table): removes deleted bookings from analytics_booking_days.';
 
+-- Moves updated bookings (a status change) between their counter keys.
 create function private.analytics_bookings_updated() returns trigger
 language plpgsql
 security definer
@@ -616,7 +628,8 @@ begin
   return null;
 end
 $$;
-comment on function private.analytics_source_truncated() is 'Trigger: TRUNCATE of messages, leads or bookings empties its counters.';
+comment on function private.analytics_source_truncated() is
+  'Trigger: TRUNCATE of messages, leads or bookings empties its counters.';
 create trigger messages_analytics_truncate after truncate on public.messages
 for each statement execute function private.analytics_source_truncated();
 create trigger leads_analytics_truncate after truncate on public.leads
@@ -931,6 +944,7 @@ $$;
 comment on function private.analytics_scope(uuid, text) is
   'Checks the analytics filters (member, time_range, visible dataset) and returns the client''s time zone.';
 
+-- Body of public.analytics_overview: checks the filters, then builds from counters or rows.
 create function private.analytics_overview(
   p_dataset_id uuid,
   p_time_range text,
@@ -958,6 +972,7 @@ comment on function private.analytics_overview(uuid, text, timestamptz, boolean)
   'Body of public.analytics_overview (security invoker). p_now fixes "today" (tests); p_from_rows counts '
   'from the raw rows instead of the counters (the naive baseline; same figures).';
 
+-- GET /api/analytics/overview (PostgREST GET or POST /rpc/analytics_overview).
 create function public.analytics_overview(dataset_id uuid default null, time_range text default 'all')
 returns jsonb
 language sql
@@ -1111,6 +1126,7 @@ comment on function private.analytics_campaign_progress(uuid, timestamptz, boole
   'Body of public.campaign_progress (security invoker). p_now fixes the estimate''s clock (tests); '
   'p_from_rows counts from raw rows instead of the counters.';
 
+-- Campaign progress of one dataset (PostgREST /rpc/campaign_progress).
 create function public.campaign_progress(dataset_id uuid) returns jsonb
 language sql
 stable
@@ -1185,6 +1201,7 @@ comment on function private.analytics_ai_answers(uuid) is
   'Every AI message a client sent with a known prompt version: its lessons and whether the lead''s first booking '
   'followed within the attribution window.';
 
+-- One row per lesson applied to an AI message, with the message's outcome.
 create function private.lesson_applications(p_client_id uuid)
 returns table (lesson_id uuid, message_id uuid, lead_id uuid, dataset_id uuid, applied_at timestamptz, succeeded boolean)
 language sql
@@ -1276,6 +1293,7 @@ $$;
 comment on function private.dataset_comparison(boolean) is
   'Body of public.dataset_comparison (security invoker). p_from_rows counts leads from raw rows.';
 
+-- GET /api/analytics/dataset-comparison (PostgREST /rpc/dataset_comparison).
 create function public.dataset_comparison() returns jsonb
 language sql
 stable
@@ -1433,6 +1451,7 @@ end
 $$;
 comment on function private.sophie_impact() is 'Body of public.sophie_impact (security invoker).';
 
+-- GET /api/analytics/sophie-impact (PostgREST /rpc/sophie_impact).
 create function public.sophie_impact() returns jsonb
 language sql
 stable
