@@ -112,15 +112,16 @@ alter table public.analytics_lead_days enable row level security;
 -- once per statement, gives the readable datasets, so a policy costs one lookup and the
 -- primary keys (dataset_id, day, ...) serve the scans.
 create function private.analytics_dataset_ids() returns uuid []
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+begin
   -- The rules of private.visible_dataset_ids and sees_only_assigned_leads, read from one
   -- membership lookup: admins and can_view_all_leads see every dataset of the client, a
   -- dataset list restricts to it, and without a list (assigned leads only) no counter is readable.
-  select coalesce((
+  return coalesce((
     select case
       when m.role = 'admin' or m.can_view_all_leads then
         array(select d.id from public.datasets d where d.client_id = m.client_id)
@@ -130,7 +131,8 @@ as $$
     end
     from private.current_membership() m
     where m.user_id is not null
-  ), '{}'::uuid [])
+  ), '{}'::uuid []);
+end
 $$;
 comment on function private.analytics_dataset_ids() is
   'The datasets whose analytics counters the caller may read: those of its client it may see; none for a '
@@ -765,15 +767,18 @@ create function private.analytics_overview_build(
   p_to date,
   p_from_rows boolean
 ) returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL rather than SQL: the statement's plan is cached per session instead of being
+  -- made again on every call.
   -- Each source is the counter table, or (p_from_rows) the same rows recomputed from the raw
   -- tables; the branch not chosen is never run. Day filters apply before anything is summed.
   -- The client filter repeats what RLS allows, so that the (client_id, day) indexes serve.
   -- Messages are summed per (day, category) in one pass: sent = handed to the carrier.
-  with m as (
+  return (with m as (
     select y.day, y.message_category,
       sum(y.messages) filter (where y.status in ('sent', 'delivered', 'undelivered')) as sent,
       sum(y.messages) as n
@@ -898,7 +903,8 @@ as $$
       )
     )
   )
-  from snapshot s, cohort c
+  from snapshot s, cohort c);
+end
 $$;
 comment on function private.analytics_overview_build(uuid, date, date, boolean) is
   'Assembles the overview JSON for one dataset (or all visible) and the local days p_from..p_to (p_from null = '
