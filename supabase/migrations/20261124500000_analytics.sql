@@ -5,7 +5,7 @@
 --     transaction as the change (as the dataset counters of 10 datasets are): a statement
 --     touching a million rows writes each affected counter row once with the summed delta of
 --     its transition tables; increments commute, so concurrent writers never lose a count;
---       analytics_message_days  messages by local day, category and status (trends, steps)
+--       analytics_message_days  messages by local day and category, a column per status
 --       analytics_lead_groups   leads by the attributes the figures read (status, sentiment,
 --                               flags, sequence position): the snapshot tallies
 --       analytics_lead_days     leads by the local day of their M1 and their outcome
@@ -31,14 +31,26 @@ create table public.analytics_message_days (
   dataset_id uuid not null,
   day date not null,
   message_category public.message_category not null,
-  status public.message_status not null,
-  messages bigint not null default 0,
-  primary key (dataset_id, day, message_category, status),
+  draft bigint not null default 0,
+  pending bigint not null default 0,
+  sending bigint not null default 0,
+  queued bigint not null default 0,
+  sent bigint not null default 0,
+  delivered bigint not null default 0,
+  undelivered bigint not null default 0,
+  failed bigint not null default 0,
+  received bigint not null default 0,
+  canceled bigint not null default 0,
+  messages bigint generated always as (
+    draft + pending + sending + queued + sent + delivered + undelivered + failed + received + canceled
+  ) stored,
+  primary key (dataset_id, day, message_category),
   foreign key (dataset_id, client_id) references public.datasets (id, client_id) on delete cascade
 );
 comment on table public.analytics_message_days is
-  'Counter: messages of a dataset per client-local day, category and status. Kept by triggers on messages; '
-  'read by the analytics RPCs. Messages from unknown numbers (no dataset) are not counted.';
+  'Counter: messages of a dataset per client-local day and category, one column per message status. Kept by '
+  'triggers on messages; read by the analytics RPCs. Messages from unknown numbers (no dataset) are not counted.';
+comment on column public.analytics_message_days.messages is 'Every message of the row, whatever its status.';
 comment on column public.analytics_message_days.day is
   'The client''s local day of the message: sent_at, else received_at, else created_at.';
 create index analytics_message_days_client_idx on public.analytics_message_days (client_id, day);
@@ -177,7 +189,7 @@ to authenticated, service_role;
 -- they count the rows RLS lets that member see (the RPCs' path for assigned-leads-only members,
 -- and the naive baseline of the benchmark).
 
--- Messages per dataset, local day, category and status.
+-- Messages per dataset, local day and category, counted per status.
 create function private.analytics_message_days_of(p_dataset_id uuid default null)
 returns setof public.analytics_message_days
 language sql
@@ -187,11 +199,22 @@ set search_path = ''
 as $$
   select m.client_id, m.dataset_id,
     (coalesce(m.sent_at, m.received_at, m.created_at) at time zone c.timezone)::date,
-    m.message_category, m.status, count(*)
+    m.message_category,
+    count(*) filter (where m.status = 'draft'),
+    count(*) filter (where m.status = 'pending'),
+    count(*) filter (where m.status = 'sending'),
+    count(*) filter (where m.status = 'queued'),
+    count(*) filter (where m.status = 'sent'),
+    count(*) filter (where m.status = 'delivered'),
+    count(*) filter (where m.status = 'undelivered'),
+    count(*) filter (where m.status = 'failed'),
+    count(*) filter (where m.status = 'received'),
+    count(*) filter (where m.status = 'canceled'),
+    count(*)
   from public.messages m
   join public.clients c on c.id = m.client_id
   where m.dataset_id is not null and (p_dataset_id is null or m.dataset_id = p_dataset_id)
-  group by 1, 2, 3, 4, 5
+  group by 1, 2, 3, 4
 $$;
 comment on function private.analytics_message_days_of(uuid) is
   'Definition of analytics_message_days recomputed from messages (one dataset, or all visible when null).';
@@ -284,16 +307,35 @@ set search_path = ''
 as $$
 begin
   perform private.analytics_lock_datasets(array(select distinct n.dataset_id from new_rows n));
-  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, status, messages)
+  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, draft, pending, sending, queued, sent, delivered, undelivered, failed, received, canceled)
   select n.client_id, n.dataset_id, (coalesce(n.sent_at, n.received_at, n.created_at) at time zone c.timezone)::date,
-    n.message_category, n.status, count(*)
+    n.message_category,
+    count(*) filter (where n.status = 'draft'),
+    count(*) filter (where n.status = 'pending'),
+    count(*) filter (where n.status = 'sending'),
+    count(*) filter (where n.status = 'queued'),
+    count(*) filter (where n.status = 'sent'),
+    count(*) filter (where n.status = 'delivered'),
+    count(*) filter (where n.status = 'undelivered'),
+    count(*) filter (where n.status = 'failed'),
+    count(*) filter (where n.status = 'received'),
+    count(*) filter (where n.status = 'canceled')
   from new_rows n
   join public.clients c on c.id = n.client_id
   where n.dataset_id is not null
-  group by 1, 2, 3, 4, 5
-  order by 2, 3, 4, 5
-  on conflict (dataset_id, day, message_category, status)
-  do update set messages = a.messages + excluded.messages;
+  group by 1, 2, 3, 4
+  order by 2, 3, 4
+  on conflict (dataset_id, day, message_category)
+  do update set draft = a.draft + excluded.draft,
+    pending = a.pending + excluded.pending,
+    sending = a.sending + excluded.sending,
+    queued = a.queued + excluded.queued,
+    sent = a.sent + excluded.sent,
+    delivered = a.delivered + excluded.delivered,
+    undelivered = a.undelivered + excluded.undelivered,
+    failed = a.failed + excluded.failed,
+    received = a.received + excluded.received,
+    canceled = a.canceled + excluded.canceled;
   return null;
 end
 $$;
@@ -308,16 +350,35 @@ set search_path = ''
 as $$
 begin
   perform private.analytics_lock_datasets(array(select distinct o.dataset_id from old_rows o));
-  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, status, messages)
+  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, draft, pending, sending, queued, sent, delivered, undelivered, failed, received, canceled)
   select o.client_id, o.dataset_id, (coalesce(o.sent_at, o.received_at, o.created_at) at time zone c.timezone)::date,
-    o.message_category, o.status, -count(*)
+    o.message_category,
+    -count(*) filter (where o.status = 'draft'),
+    -count(*) filter (where o.status = 'pending'),
+    -count(*) filter (where o.status = 'sending'),
+    -count(*) filter (where o.status = 'queued'),
+    -count(*) filter (where o.status = 'sent'),
+    -count(*) filter (where o.status = 'delivered'),
+    -count(*) filter (where o.status = 'undelivered'),
+    -count(*) filter (where o.status = 'failed'),
+    -count(*) filter (where o.status = 'received'),
+    -count(*) filter (where o.status = 'canceled')
   from old_rows o
   join public.clients c on c.id = o.client_id
   where o.dataset_id is not null and exists (select from public.datasets d where d.id = o.dataset_id)
-  group by 1, 2, 3, 4, 5
-  order by 2, 3, 4, 5
-  on conflict (dataset_id, day, message_category, status)
-  do update set messages = a.messages + excluded.messages;
+  group by 1, 2, 3, 4
+  order by 2, 3, 4
+  on conflict (dataset_id, day, message_category)
+  do update set draft = a.draft + excluded.draft,
+    pending = a.pending + excluded.pending,
+    sending = a.sending + excluded.sending,
+    queued = a.queued + excluded.queued,
+    sent = a.sent + excluded.sent,
+    delivered = a.delivered + excluded.delivered,
+    undelivered = a.undelivered + excluded.undelivered,
+    failed = a.failed + excluded.failed,
+    received = a.received + excluded.received,
+    canceled = a.canceled + excluded.canceled;
   return null;
 end
 $$;
@@ -337,26 +398,47 @@ begin
   perform private.analytics_lock_datasets(array(
     select n.dataset_id from new_rows n union select o.dataset_id from old_rows o
   ));
-  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, status, messages)
-  select x.client_id, x.dataset_id, (x.at_time at time zone c.timezone)::date, x.message_category, x.status,
-    sum(x.sign)
+  insert into public.analytics_message_days as a (client_id, dataset_id, day, message_category, draft, pending, sending, queued, sent, delivered, undelivered, failed, received, canceled)
+  select d.client_id, d.dataset_id, d.day, d.message_category, d.draft, d.pending, d.sending, d.queued, d.sent, d.delivered, d.undelivered, d.failed, d.received, d.canceled
   from (
-    select n.client_id, n.dataset_id, coalesce(n.sent_at, n.received_at, n.created_at) as at_time,
-      n.message_category, n.status, 1 as sign
-    from new_rows n
-    where n.dataset_id is not null
-    union all
-    select o.client_id, o.dataset_id, coalesce(o.sent_at, o.received_at, o.created_at),
-      o.message_category, o.status, -1
-    from old_rows o
-    where o.dataset_id is not null
-  ) x
-  join public.clients c on c.id = x.client_id
-  group by 1, 2, 3, 4, 5
-  having sum(x.sign) <> 0
-  order by 2, 3, 4, 5
-  on conflict (dataset_id, day, message_category, status)
-  do update set messages = a.messages + excluded.messages;
+    select x.client_id, x.dataset_id, (x.at_time at time zone c.timezone)::date as day, x.message_category,
+      coalesce(sum(x.sign) filter (where x.status = 'draft'), 0) as draft,
+      coalesce(sum(x.sign) filter (where x.status = 'pending'), 0) as pending,
+      coalesce(sum(x.sign) filter (where x.status = 'sending'), 0) as sending,
+      coalesce(sum(x.sign) filter (where x.status = 'queued'), 0) as queued,
+      coalesce(sum(x.sign) filter (where x.status = 'sent'), 0) as sent,
+      coalesce(sum(x.sign) filter (where x.status = 'delivered'), 0) as delivered,
+      coalesce(sum(x.sign) filter (where x.status = 'undelivered'), 0) as undelivered,
+      coalesce(sum(x.sign) filter (where x.status = 'failed'), 0) as failed,
+      coalesce(sum(x.sign) filter (where x.status = 'received'), 0) as received,
+      coalesce(sum(x.sign) filter (where x.status = 'canceled'), 0) as canceled
+    from (
+      select n.client_id, n.dataset_id, coalesce(n.sent_at, n.received_at, n.created_at) as at_time,
+        n.message_category, n.status, 1 as sign
+      from new_rows n
+      where n.dataset_id is not null
+      union all
+      select o.client_id, o.dataset_id, coalesce(o.sent_at, o.received_at, o.created_at),
+        o.message_category, o.status, -1
+      from old_rows o
+      where o.dataset_id is not null
+    ) x
+    join public.clients c on c.id = x.client_id
+    group by 1, 2, 3, 4
+  ) d
+  where d.draft <> 0 or d.pending <> 0 or d.sending <> 0 or d.queued <> 0 or d.sent <> 0 or d.delivered <> 0 or d.undelivered <> 0 or d.failed <> 0 or d.received <> 0 or d.canceled <> 0
+  order by 2, 3, 4
+  on conflict (dataset_id, day, message_category)
+  do update set draft = a.draft + excluded.draft,
+    pending = a.pending + excluded.pending,
+    sending = a.sending + excluded.sending,
+    queued = a.queued + excluded.queued,
+    sent = a.sent + excluded.sent,
+    delivered = a.delivered + excluded.delivered,
+    undelivered = a.undelivered + excluded.undelivered,
+    failed = a.failed + excluded.failed,
+    received = a.received + excluded.received,
+    canceled = a.canceled + excluded.canceled;
   return null;
 end
 $$;
@@ -696,7 +778,8 @@ begin
   delete from public.analytics_lead_groups a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   delete from public.analytics_lead_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
   delete from public.analytics_booking_days a where p_dataset_id is null or a.dataset_id = p_dataset_id;
-  insert into public.analytics_message_days select * from unnest(v_m);
+  insert into public.analytics_message_days (client_id, dataset_id, day, message_category, draft, pending, sending, queued, sent, delivered, undelivered, failed, received, canceled)
+  select client_id, dataset_id, day, message_category, draft, pending, sending, queued, sent, delivered, undelivered, failed, received, canceled from unnest(v_m);
   insert into public.analytics_lead_groups select * from unnest(v_l);
   insert into public.analytics_lead_days select * from unnest(v_d);
   insert into public.analytics_booking_days select * from unnest(v_b);
@@ -779,16 +862,15 @@ begin
   -- The client filter repeats what RLS allows, so that the (client_id, day) indexes serve.
   -- Messages are summed per (day, category) in one pass: sent = handed to the carrier.
   return (with m as (
-    select y.day, y.message_category,
-      sum(y.messages) filter (where y.status in ('sent', 'delivered', 'undelivered')) as sent,
-      sum(y.messages) as n
+    select y.day, y.message_category, sum(y.sent + y.delivered + y.undelivered) as sent, sum(y.messages) as n
     from (
-      select a.day, a.message_category, a.status, a.messages from public.analytics_message_days a
+      select a.day, a.message_category, a.sent, a.delivered, a.undelivered, a.messages from public.analytics_message_days a
       where not p_from_rows and a.client_id = (select private.current_client_id())
         and (p_dataset_id is null or a.dataset_id = p_dataset_id)
         and a.day between coalesce(p_from, '-infinity'::date) and p_to and a.messages <> 0
       union all
-      select x.day, x.message_category, x.status, x.messages from private.analytics_message_days_of(p_dataset_id) x
+      select x.day, x.message_category, x.sent, x.delivered, x.undelivered, x.messages
+      from private.analytics_message_days_of(p_dataset_id) x
       where p_from_rows and x.day between coalesce(p_from, '-infinity'::date) and p_to
     ) y
     group by 1, 2
@@ -837,7 +919,7 @@ begin
   ),
   sent as (
     select m.day, m.message_category, m.sent as n from m
-    where m.message_category <> 'lead_reply' and m.sent is not null
+    where m.message_category <> 'lead_reply' and m.sent <> 0
   ),
   replies as (
     select m.day, m.n from m where m.message_category = 'lead_reply'
@@ -1060,12 +1142,12 @@ begin
       (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l
         where not l.archived and not l.opted_out and not l.manual_mode and l.sequence_step = s.step - 1
           and l.contact_status = (array['READY', 'M1_SENT', 'M2_SENT']::public.lead_status [])[s.step]) as waiting,
-      coalesce(sum(m.messages) filter (where m.status in ('pending', 'sending', 'queued')), 0)::bigint as queued,
-      coalesce(sum(m.messages) filter (where m.status = 'sent'), 0)::bigint as sent,
-      coalesce(sum(m.messages) filter (where m.status = 'delivered'), 0)::bigint as delivered,
-      coalesce(sum(m.messages) filter (where m.status = 'undelivered'), 0)::bigint as undelivered,
-      coalesce(sum(m.messages) filter (where m.status = 'failed'), 0)::bigint as failed,
-      coalesce(sum(m.messages) filter (where m.status = 'canceled'), 0)::bigint as canceled,
+      coalesce(sum(m.pending + m.sending + m.queued), 0)::bigint as queued,
+      coalesce(sum(m.sent), 0)::bigint as sent,
+      coalesce(sum(m.delivered), 0)::bigint as delivered,
+      coalesce(sum(m.undelivered), 0)::bigint as undelivered,
+      coalesce(sum(m.failed), 0)::bigint as failed,
+      coalesce(sum(m.canceled), 0)::bigint as canceled,
       (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l where l.last_step >= s.step) as received,
       (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l where l.last_step = s.step and l.replied) as replies,
       (select coalesce(sum(l.leads), 0)::bigint from unnest(v_l) l where l.last_step = s.step and l.opted_out)
@@ -1088,8 +1170,8 @@ begin
         / nullif(sum(l.leads) filter (where l.last_step >= 1), 0), 1), 0),
       'delivery_error_rate', (
         select coalesce(round(
-          100.0 * sum(m.messages) filter (where m.status in ('undelivered', 'failed'))
-          / nullif(sum(m.messages) filter (where m.status in ('sent', 'delivered', 'undelivered', 'failed')), 0), 1), 0)
+          100.0 * sum(m.undelivered + m.failed)
+          / nullif(sum(m.sent + m.delivered + m.undelivered + m.failed), 0), 1), 0)
         from unnest(v_m) m where m.message_category in ('m1', 'm2', 'm3')
       )
     ),

@@ -180,7 +180,7 @@ select is(
 
 -- The repair finds and fixes drift, and finds none when there is none.
 select is(private.recount_analytics(null), 0, 'the repair finds nothing to fix');
-update analytics_message_days set messages = messages + 5 where dataset_id = :'l1' and message_category = 'm1';
+update analytics_message_days set sent = sent + 5 where dataset_id = :'l1' and message_category = 'm1';
 delete from analytics_lead_groups where dataset_id = :'n1' and contact_status = 'HOT';
 select ok(private.recount_analytics(null) > 0, 'the repair reports the drifted rows');
 select is(pg_temp.wrong(), 0::bigint, 'after the repair the counters equal the recount');
@@ -189,7 +189,7 @@ select is(pg_temp.wrong(), 0::bigint, 'after the repair the counters equal the r
 select tests.create_user('admin@lon.test', :'lon', 'admin') as lon_admin \gset
 select tests.authenticate_as(:'lon_admin');
 select throws_ok(
-  format('update analytics_message_days set messages = 0 where dataset_id = %L', :'l1'),
+  format('update analytics_message_days set sent = 0 where dataset_id = %L', :'l1'),
   '42501', null, 'members cannot write the counters'
 );
 select tests.clear_authentication();
