@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cli import app
 from cli.analytics_cmd import bar
 from tests.analytics.support import add_messages
-from tests.import_support import make_tenant
+from tests.imports.support import make_tenant
 from tests.support import make_user
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.analytics.support import add_messages, drift, rpc_as
-from tests.import_support import import_upload, make_tenant, suggested, upload
+from tests.imports.support import import_upload, make_tenant, suggested, upload
 
 EXAMPLE = "examples/leads.csv"
 
