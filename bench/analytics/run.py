@@ -104,7 +104,7 @@ def _one(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
 def build(
     conn: psycopg.Connection[Any], n: int
 ) -> tuple[Caller, list[uuid.UUID], dict[str, float]]:
-    times: dict[str, float] = {}
+    times: dict[str, Any] = {}
     client = _one(conn, "insert into public.clients (name) values ('Bench') returning id")
     other = _one(conn, "insert into public.clients (name) values ('Noise') returning id")
     new_ds = "insert into public.datasets (client_id, name) values (%s, %s) returning id"
@@ -168,8 +168,42 @@ def build(
     t0 = time.perf_counter()
     conn.execute("vacuum analyze")
     times["vacuum"] = time.perf_counter() - t0
+    times["client"] = client
     claims = {"sub": str(user), "role": "authenticated", "aud": "authenticated"}
     return Caller(user_id=user, role="authenticated", claims=claims), datasets, times
+
+
+WRITE_SQL = """
+insert into public.messages (client_id, dataset_id, conversation_id, lead_id, direction,
+  message_category, status, content, sent_at)
+select c.client_id, c.dataset_id, c.id, c.lead_id, 'outbound', 'human_manual', 'sent', 'x', now()
+from public.conversations c where c.client_id = %s limit %s
+"""
+UPDATE_SQL = """
+update public.messages set status = 'delivered', delivered_at = now()
+where client_id = %s and created_at = now() and message_category = 'human_manual'
+"""
+
+
+COUNTER_TRIGGERS = ("messages_analytics_insert", "messages_analytics_update")
+
+
+def write_cost(conn: psycopg.Connection[Any], client: uuid.UUID, n: int) -> dict[str, float]:
+    """Seconds to insert n messages in one statement and then update them all, with the
+    analytics counter triggers and with only those disabled, each in a transaction rolled back."""
+    out: dict[str, float] = {}
+    for label, enabled in (("with counters", True), ("without counters", False)):
+        with conn.transaction(force_rollback=True):
+            if not enabled:
+                for trigger in COUNTER_TRIGGERS:
+                    conn.execute(f"alter table public.messages disable trigger {trigger}")
+            t0 = time.perf_counter()
+            conn.execute(WRITE_SQL, (client, n))
+            out[f"insert {label}"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            conn.execute(UPDATE_SQL, (client,))
+            out[f"update {label}"] = time.perf_counter() - t0
+    return out
 
 
 def timed(conn: psycopg.Connection[Any], caller: Caller, sql: str, params: list[Any]) -> float:
@@ -200,6 +234,7 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=1_000_000)
     ap.add_argument("--iterations", type=int, default=60, help="calls per case, ours")
     ap.add_argument("--naive-iterations", type=int, default=3, help="calls per case, naive")
+    ap.add_argument("--write-rows", type=int, default=100_000, help="messages for the write cost")
     ap.add_argument("--keep", action="store_true", help="keep the database for inspection")
     opts = ap.parse_args()
 
@@ -253,6 +288,14 @@ def main() -> None:
                     f"{statistics.median(naive) / statistics.median(ours):10.0f}x"
                     f"{'yes' if same else 'NO':>13}"
                 )
+            writes = write_cost(conn, times["client"], opts.write_rows)
+            print(
+                f"\nwrite cost of the counters ({opts.write_rows:,} messages, one statement each):"
+                f" insert {writes['insert with counters']:.2f} s with them,"
+                f" {writes['insert without counters']:.2f} s without;"
+                f" update of them all {writes['update with counters']:.2f} s,"
+                f" {writes['update without counters']:.2f} s without"
+            )
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"(machine load average while measuring: {load} on {os.cpu_count()} cores)")
             verdict = "MEETS" if worst < TARGET_P95_MS else "MISSES"
