@@ -3,7 +3,7 @@
 begin;
 set local search_path = public, extensions;
 set local client_min_messages = warning;
-select plan(28);
+select plan(30);
 
 -- The z-test. Agresti & Franklin, "Statistics: The Art and Science of Learning from Data",
 -- the Physicians' Health Study: cancer deaths 347 of 11,535 on placebo, 327 of 14,035 on
@@ -116,6 +116,18 @@ select is(
   public.sophie_impact() -> 'sophie_metrics', '{"insights_generated": 0, "insights_approved": 0, "lessons_created": 0,
     "lessons_active": 0}'::jsonb, 'and none of the other tenant''s insights or lessons'
 );
+-- A member without a dataset list sees the leads assigned to it: its comparison counts them.
+select tests.clear_authentication();
+select tests.create_user('assigned@a.test', :'client_a', 'sales_rep', p_can_view_all_leads => false) as assigned \gset
+update leads set assigned_to = :'assigned' where phone_number in ('+447900000001', '+447900000041');
+select tests.authenticate_as(:'assigned');
+select is(
+  (public.dataset_comparison() -> 'datasets' -> 0) - 'dataset_id' - 'top_performing_lessons',
+  '{"name": "A one", "total_leads": 2, "reply_rate": 100.0, "booking_rate": 100.0, "conversion_rate": 0,
+    "avg_messages_to_booking": 2.0}'::jsonb,
+  'an assigned-leads-only member compares its two leads (both booked) in their dataset only'
+);
+select is(jsonb_array_length(public.dataset_comparison() -> 'datasets'), 1, 'and no other dataset');
 select tests.clear_authentication();
 select tests.authenticate_as_anon();
 select tests.throws_status('select public.sophie_impact()', 401, null, 'anonymous callers are refused');
