@@ -12,6 +12,7 @@ app = typer.Typer(
 
 # Importing a module registers its commands on `app`.
 from cli import (  # noqa: E402
+    analytics_cmd,
     catalog_cmd,
     import_cmd,
     rpc_cmd,
@@ -22,6 +23,7 @@ from cli import (  # noqa: E402
 )
 
 __all__ = [
+    "analytics_cmd",
     "app",
     "catalog_cmd",
     "import_cmd",

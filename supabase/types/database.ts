@@ -7,6 +7,201 @@ export type Json = string | number | boolean | null | {
 export type Database = {
   "public": {
     Tables: {
+      "analytics_booking_days": {
+        Row: {
+          "bookings": number;
+          "client_id": string;
+          "dataset_id": string;
+          "day": string;
+          "status": Database["public"]["Enums"]["booking_status"];
+        };
+        ComputedFields: never;
+        Insert: {
+          "bookings"?: number;
+          "client_id": string;
+          "dataset_id": string;
+          "day": string;
+          "status": Database["public"]["Enums"]["booking_status"];
+        };
+        Update: {
+          "bookings"?: number;
+          "client_id"?: string;
+          "dataset_id"?: string;
+          "day"?: string;
+          "status"?: Database["public"]["Enums"]["booking_status"];
+        };
+        Relationships: [
+          {
+            foreignKeyName: "analytics_booking_days_dataset_id_client_id_fkey";
+            columns: ["dataset_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "datasets";
+            referencedColumns: ["id", "client_id"];
+          },
+        ];
+      };
+      "analytics_lead_days": {
+        Row: {
+          "call_booked": boolean;
+          "client_id": string;
+          "converted": boolean;
+          "dataset_id": string;
+          "day": string;
+          "leads": number;
+          "replied": boolean;
+        };
+        ComputedFields: never;
+        Insert: {
+          "call_booked": boolean;
+          "client_id": string;
+          "converted": boolean;
+          "dataset_id": string;
+          "day": string;
+          "leads"?: number;
+          "replied": boolean;
+        };
+        Update: {
+          "call_booked"?: boolean;
+          "client_id"?: string;
+          "converted"?: boolean;
+          "dataset_id"?: string;
+          "day"?: string;
+          "leads"?: number;
+          "replied"?: boolean;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "analytics_lead_days_dataset_id_client_id_fkey";
+            columns: ["dataset_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "datasets";
+            referencedColumns: ["id", "client_id"];
+          },
+        ];
+      };
+      "analytics_lead_groups": {
+        Row: {
+          "archived": boolean;
+          "call_booked": boolean;
+          "client_id": string;
+          "contact_status": Database["public"]["Enums"]["lead_status"];
+          "dataset_id": string;
+          "last_step": number;
+          "lead_sentiment":
+            | Database["public"]["Enums"]["lead_sentiment"]
+            | null;
+          "leads": number;
+          "manual_mode": boolean;
+          "opted_out": boolean;
+          "replied": boolean;
+          "sequence_step": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "archived": boolean;
+          "call_booked": boolean;
+          "client_id": string;
+          "contact_status": Database["public"]["Enums"]["lead_status"];
+          "dataset_id": string;
+          "last_step": number;
+          "lead_sentiment"?:
+            | Database["public"]["Enums"]["lead_sentiment"]
+            | null;
+          "leads"?: number;
+          "manual_mode": boolean;
+          "opted_out": boolean;
+          "replied": boolean;
+          "sequence_step": number;
+        };
+        Update: {
+          "archived"?: boolean;
+          "call_booked"?: boolean;
+          "client_id"?: string;
+          "contact_status"?: Database["public"]["Enums"]["lead_status"];
+          "dataset_id"?: string;
+          "last_step"?: number;
+          "lead_sentiment"?:
+            | Database["public"]["Enums"]["lead_sentiment"]
+            | null;
+          "leads"?: number;
+          "manual_mode"?: boolean;
+          "opted_out"?: boolean;
+          "replied"?: boolean;
+          "sequence_step"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "analytics_lead_groups_dataset_id_client_id_fkey";
+            columns: ["dataset_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "datasets";
+            referencedColumns: ["id", "client_id"];
+          },
+        ];
+      };
+      "analytics_message_days": {
+        Row: {
+          "canceled": number;
+          "client_id": string;
+          "dataset_id": string;
+          "day": string;
+          "delivered": number;
+          "draft": number;
+          "failed": number;
+          "message_category": Database["public"]["Enums"]["message_category"];
+          "messages": number | null;
+          "pending": number;
+          "queued": number;
+          "received": number;
+          "sending": number;
+          "sent": number;
+          "undelivered": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "canceled"?: number;
+          "client_id": string;
+          "dataset_id": string;
+          "day": string;
+          "delivered"?: number;
+          "draft"?: number;
+          "failed"?: number;
+          "message_category": Database["public"]["Enums"]["message_category"];
+          "messages"?: never;
+          "pending"?: number;
+          "queued"?: number;
+          "received"?: number;
+          "sending"?: number;
+          "sent"?: number;
+          "undelivered"?: number;
+        };
+        Update: {
+          "canceled"?: number;
+          "client_id"?: string;
+          "dataset_id"?: string;
+          "day"?: string;
+          "delivered"?: number;
+          "draft"?: number;
+          "failed"?: number;
+          "message_category"?: Database["public"]["Enums"]["message_category"];
+          "messages"?: never;
+          "pending"?: number;
+          "queued"?: number;
+          "received"?: number;
+          "sending"?: number;
+          "sent"?: number;
+          "undelivered"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "analytics_message_days_dataset_id_client_id_fkey";
+            columns: ["dataset_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "datasets";
+            referencedColumns: ["id", "client_id"];
+          },
+        ];
+      };
       "bookings": {
         Row: {
           "booked_by": string | null;
@@ -1346,6 +1541,11 @@ export type Database = {
         Args: { "content"?: string; "lead_id": string; "message_id"?: string };
         Returns: Json;
       };
+      "analytics_overview": {
+        Args: { "dataset_id"?: string; "time_range"?: string };
+        Returns: Json;
+      };
+      "campaign_progress": { Args: { "dataset_id": string }; Returns: Json };
       "connect_anthropic": {
         Args: { "api_key": string; "model"?: string };
         Returns: Json;
@@ -1375,6 +1575,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "dataset_comparison": { Args: Record<PropertyKey, never>; Returns: Json };
       "delete_dataset": { Args: { "id": string }; Returns: Json };
       "disconnect_integration": { Args: { "service": string }; Returns: Json };
       "get_client_settings": {
@@ -1446,6 +1647,7 @@ export type Database = {
         Args: { "enabled": boolean; "id": string };
         Returns: Json;
       };
+      "sophie_impact": { Args: Record<PropertyKey, never>; Returns: Json };
       "start_campaign": {
         Args: { "dataset_id": string; "settings"?: Json };
         Returns: Json;

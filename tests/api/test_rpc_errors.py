@@ -237,6 +237,17 @@ CASES = [
     ("update_notification_preferences", "rep", {"timezone": "Mars/Olympus"}, BAD),
     ("mark_notifications_read", "anon", {}, UNAUTHORIZED),
     ("unread_notification_count", "anon", {}, UNAUTHORIZED),
+    ("analytics_overview", "admin", {"time_range": "year"}, BAD),
+    ("analytics_overview", "admin", {"dataset_id": "$ds_b"}, GONE),
+    ("analytics_overview", "stranger", {}, FORBIDDEN),
+    ("analytics_overview", "anon", {}, UNAUTHORIZED),
+    ("campaign_progress", "admin", {"dataset_id": "$ds_b"}, GONE),
+    ("campaign_progress", "admin", {"dataset_id": RANDOM}, GONE),
+    ("campaign_progress", "stranger", {"dataset_id": "$ds"}, FORBIDDEN),
+    ("dataset_comparison", "stranger", {}, FORBIDDEN),
+    ("dataset_comparison", "anon", {}, UNAUTHORIZED),
+    ("sophie_impact", "stranger", {}, FORBIDDEN),
+    ("sophie_impact", "anon", {}, UNAUTHORIZED),
 ]
 
 

@@ -1,0 +1,5 @@
+"""Benchmark: analytics overview latency at 1M leads / 5M messages (see README.md)."""
+
+from bench.analytics.run import main
+
+main()

@@ -1,0 +1,1 @@
+"""Analytics tests: the shared database fixtures come from tests/conftest.py."""

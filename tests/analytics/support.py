@@ -1,0 +1,72 @@
+"""Helpers for the analytics tests: counter drift, messages in bulk, calling RPCs as a user."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from dbr.rpc import call_rpc
+from tests.support import caller_for
+
+# Counter rows that differ from a recount of the raw rows, both directions, every dataset.
+DRIFT_SQL = """
+select
+  (select count(*) from (
+    select * from private.analytics_message_days_of(null)
+    except select * from public.analytics_message_days where messages <> 0) x)
+  + (select count(*) from (
+    select * from public.analytics_message_days where messages <> 0
+    except select * from private.analytics_message_days_of(null)) x)
+  + (select count(*) from (
+    select * from private.analytics_lead_groups_of(null)
+    except select * from public.analytics_lead_groups where leads <> 0) x)
+  + (select count(*) from (
+    select * from public.analytics_lead_groups where leads <> 0
+    except select * from private.analytics_lead_groups_of(null)) x)
+  + (select count(*) from (
+    select * from private.analytics_lead_days_of(null)
+    except select * from public.analytics_lead_days where leads <> 0) x)
+  + (select count(*) from (
+    select * from public.analytics_lead_days where leads <> 0
+    except select * from private.analytics_lead_days_of(null)) x)
+  + (select count(*) from (
+    select * from private.analytics_booking_days_of(null)
+    except select * from public.analytics_booking_days where bookings <> 0) x)
+  + (select count(*) from (
+    select * from public.analytics_booking_days where bookings <> 0
+    except select * from private.analytics_booking_days_of(null)) x)
+  as drift
+"""
+
+
+def drift(db: psycopg.Connection[Any]) -> int:
+    return int(db.execute(DRIFT_SQL).fetchone()["drift"])
+
+
+def add_messages(
+    conn: psycopg.Connection[Any], dataset_id: uuid.UUID, count: int, status: str = "sent"
+) -> None:
+    """`count` outbound manual messages, one statement, spread over the dataset's leads."""
+    conn.execute(
+        """
+        insert into public.messages (client_id, dataset_id, conversation_id, lead_id, direction,
+          message_category, status, content, sent_at)
+        select l.client_id, l.dataset_id, c.id, l.id, 'outbound', 'human_manual', %s, 'hello',
+          now() - (g %% 3) * interval '1 day'
+        from generate_series(1, %s) g
+        join lateral (
+          select * from public.leads l where l.dataset_id = %s order by l.id
+          offset (g %% greatest(1, (select count(*) from public.leads where dataset_id = %s)))
+          limit 1
+        ) l on true
+        join public.conversations c on c.lead_id = l.id
+        """,
+        (status, count, dataset_id, dataset_id),
+    )
+
+
+def rpc_as(db: psycopg.Connection[Any], user_id: uuid.UUID, name: str, **body: Any) -> Any:
+    """public.NAME called as PostgREST calls it, as `user_id`."""
+    return call_rpc(db, caller_for(user_id), name, body)
