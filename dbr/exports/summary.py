@@ -10,9 +10,6 @@ datasets that member may see, in the client's local days.
   breakdowns) and sheet "Daily" (the same daily table) with two native Excel charts drawn
   from its cells: a line chart of messages sent and replies per day, a column chart of calls
   booked per day.
-
-Where the overview RPC is not installed, `queries.FALLBACK_OVERVIEW` computes the same shape
-from the raw rows (as the caller, RLS on): fine for one export, not for a dashboard.
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ from psycopg.rows import dict_row
 from dbr.exports import queries
 from dbr.exports.cells import neutralise
 from dbr.exports.writers import UTF8_BOM, xlsx_workbook
-
-OVERVIEW_RPC = "public.analytics_overview(uuid, text)"
 
 DAILY_COLUMNS = ("date", "messages_sent", "replies_received", "calls_booked")
 
@@ -51,18 +46,12 @@ _METRICS = (
 
 
 def fetch_overview(conn: psycopg.Connection[Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The overview as the connection's caller sees it (the RPC, or the fallback query)."""
+    """The overview as the connection's caller sees it."""
     with conn.cursor(row_factory=dict_row) as cur:
-        installed = cur.execute(
-            "select to_regprocedure(%s) is not null as ok", (OVERVIEW_RPC,)
+        row = cur.execute(
+            "select public.analytics_overview(%s::uuid, %s) as r",
+            (params.get("dataset_id"), params.get("time_range") or "all"),
         ).fetchone()
-        if installed and installed["ok"]:
-            row = cur.execute(
-                "select public.analytics_overview(%s::uuid, %s) as r",
-                (params.get("dataset_id"), params.get("time_range") or "all"),
-            ).fetchone()
-        else:
-            row = cur.execute(queries.FALLBACK_OVERVIEW, params).fetchone()
     assert row is not None
     return row["r"]
 

@@ -114,7 +114,15 @@ def notify_jobs(db: Conn, client_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 def deliver_all(db: Conn, settings: Settings, client_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Run the notify handlers until every due notify.* job of the client is finished."""
+    """Run the notify handlers until every due notify.* job of the client is finished. The
+    pool claims every queued notify.* job, so other modules' leftovers (their notifications
+    share the session database) are canceled first: only this client's mail is delivered."""
+    db.execute(
+        "update private.jobs set status = 'canceled', finished_at = now()"
+        " where status in ('queued', 'running') and kind like 'notify.%%'"
+        " and client_id is distinct from %s",
+        (client_id,),
+    )
 
     def finished() -> bool:
         now = datetime.now(UTC)
