@@ -722,6 +722,45 @@ create trigger bookings_analytics_truncate after truncate on public.bookings
 for each statement execute function private.analytics_source_truncated();
 
 -- repair ---------------------------------------------------------------------------------
+-- How many counter rows differ from a recount of the raw rows, in either direction, over every
+-- dataset (0 when the triggers kept them exact). Reads only; recount_analytics repairs.
+create function private.analytics_drift() returns bigint
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select
+    (select count(*) from (
+      select * from private.analytics_message_days_of(null)
+      except select * from public.analytics_message_days where messages <> 0) x)
+    + (select count(*) from (
+      select * from public.analytics_message_days where messages <> 0
+      except select * from private.analytics_message_days_of(null)) x)
+    + (select count(*) from (
+      select * from private.analytics_lead_groups_of(null)
+      except select * from public.analytics_lead_groups where leads <> 0) x)
+    + (select count(*) from (
+      select * from public.analytics_lead_groups where leads <> 0
+      except select * from private.analytics_lead_groups_of(null)) x)
+    + (select count(*) from (
+      select * from private.analytics_lead_days_of(null)
+      except select * from public.analytics_lead_days where leads <> 0) x)
+    + (select count(*) from (
+      select * from public.analytics_lead_days where leads <> 0
+      except select * from private.analytics_lead_days_of(null)) x)
+    + (select count(*) from (
+      select * from private.analytics_booking_days_of(null)
+      except select * from public.analytics_booking_days where bookings <> 0) x)
+    + (select count(*) from (
+      select * from public.analytics_booking_days where bookings <> 0
+      except select * from private.analytics_booking_days_of(null)) x)
+$$;
+comment on function private.analytics_drift() is
+  'Counter rows that differ from a recount of the raw rows, both directions, every dataset: 0 when exact. '
+  'Reads only (private.recount_analytics repairs).';
+revoke all on function private.analytics_drift() from public, anon, authenticated;
+
 create function private.recount_analytics(p_dataset_id uuid default null) returns integer
 language plpgsql
 security definer

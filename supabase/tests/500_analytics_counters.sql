@@ -13,35 +13,6 @@ insert into datasets (client_id, name) values (:'lon', 'L one') returning id as 
 insert into datasets (client_id, name) values (:'lon', 'L two') returning id as l2 \gset
 insert into datasets (client_id, name) values (:'nyc', 'N one') returning id as n1 \gset
 
--- Counter rows that differ from the recount, in either direction, over every dataset.
-create function pg_temp.wrong() returns bigint
-language sql as $$
-  select
-    (select count(*) from (
-      select * from private.analytics_message_days_of(null)
-      except select * from public.analytics_message_days where messages <> 0) x)
-    + (select count(*) from (
-      select * from public.analytics_message_days where messages <> 0
-      except select * from private.analytics_message_days_of(null)) x)
-    + (select count(*) from (
-      select * from private.analytics_lead_groups_of(null)
-      except select * from public.analytics_lead_groups where leads <> 0) x)
-    + (select count(*) from (
-      select * from public.analytics_lead_groups where leads <> 0
-      except select * from private.analytics_lead_groups_of(null)) x)
-    + (select count(*) from (
-      select * from private.analytics_lead_days_of(null)
-      except select * from public.analytics_lead_days where leads <> 0) x)
-    + (select count(*) from (
-      select * from public.analytics_lead_days where leads <> 0
-      except select * from private.analytics_lead_days_of(null)) x)
-    + (select count(*) from (
-      select * from private.analytics_booking_days_of(null)
-      except select * from public.analytics_booking_days where bookings <> 0) x)
-    + (select count(*) from (
-      select * from public.analytics_booking_days where bookings <> 0
-      except select * from private.analytics_booking_days_of(null)) x)
-$$;
 
 -- Imports are one set-based insert (COPY into staging, then insert ... select): the same here,
 -- every status x sentiment x flag combination, M1 times spread over 40 days.
@@ -60,7 +31,7 @@ cross join lateral (
   select (array[:'lon', :'lon', :'nyc']::uuid [])[1 + i % 3] as client_id,
     (array[:'l1', :'l2', :'n1']::uuid [])[1 + i % 3] as dataset_id
 ) c;
-select is(pg_temp.wrong(), 0::bigint, 'bulk lead insert (an import): counters equal the recount');
+select is(private.analytics_drift(), 0::bigint, 'bulk lead insert (an import): counters equal the recount');
 select is(
   (select sum(leads) from analytics_lead_groups where dataset_id = :'l1'),
   (select count(*) from leads where dataset_id = :'l1')::numeric,
@@ -82,17 +53,17 @@ from (select l.*, row_number() over (order by l.phone_number) as n from leads l)
 cross join generate_series(1, 7) k
 where l.n % 2 = 0 and (k not in (1, 2, 3) or l.n % 4 = 0);
 select ok((select count(*) from messages) > 5000, 'thousands of messages inserted in one statement');
-select is(pg_temp.wrong(), 0::bigint, 'bulk message insert: counters equal the recount');
+select is(private.analytics_drift(), 0::bigint, 'bulk message insert: counters equal the recount');
 
 -- Updates that move keys (status and time), and updates that move none.
 update messages set status = 'sent', sent_at = created_at + interval '5 minutes'
 where status in ('pending', 'sending') and direction = 'outbound';
-select is(pg_temp.wrong(), 0::bigint, 'message status and sent_at updates');
+select is(private.analytics_drift(), 0::bigint, 'message status and sent_at updates');
 update messages set status = 'delivered', delivered_at = now() where status = 'sent' and content = 'msg';
-select is(pg_temp.wrong(), 0::bigint, 'message delivery updates');
+select is(private.analytics_drift(), 0::bigint, 'message delivery updates');
 select count(*) as rows_before from analytics_message_days \gset
 update messages set content = 'edited', error_message = 'x' where status = 'delivered';
-select is(pg_temp.wrong(), 0::bigint, 'updates of uncounted columns');
+select is(private.analytics_drift(), 0::bigint, 'updates of uncounted columns');
 select is((select count(*) from analytics_message_days), :'rows_before'::bigint,
   'an update of uncounted columns adds no counter rows');
 
@@ -102,15 +73,15 @@ update leads set m1_sent_at = now(), sequence_step = 1, contact_status = 'M1_SEN
 update leads set m2_sent_at = now(), m3_sent_at = now() where phone_number like '%3';
 update leads set archived = true, opted_out = true, manual_mode = true where phone_number like '%4';
 update leads set call_booked = true, contact_status = 'CALL_BOOKED' where phone_number like '%5';
-select is(pg_temp.wrong(), 0::bigint, 'lead status, sentiment, flag and sequence updates');
+select is(private.analytics_drift(), 0::bigint, 'lead status, sentiment, flag and sequence updates');
 update leads set notes = 'called', first_name = 'X' where phone_number like '%6';
-select is(pg_temp.wrong(), 0::bigint, 'lead updates of uncounted columns');
+select is(private.analytics_drift(), 0::bigint, 'lead updates of uncounted columns');
 
 -- Deletes: messages, then leads (cascading to their messages and conversations).
 delete from messages where message_category = 'system';
-select is(pg_temp.wrong(), 0::bigint, 'message deletes');
+select is(private.analytics_drift(), 0::bigint, 'message deletes');
 delete from leads where phone_number like '%7';
-select is(pg_temp.wrong(), 0::bigint, 'lead deletes cascading to messages');
+select is(private.analytics_drift(), 0::bigint, 'lead deletes cascading to messages');
 
 -- Bookings made, cancelled, rescheduled, deleted.
 insert into bookings (client_id, dataset_id, lead_id, cal_booking_uid, start_time, end_time, source, created_at)
@@ -118,16 +89,16 @@ select l.client_id, l.dataset_id, l.id, 'uid-' || l.phone_number, now() + interv
   now() + interval '2 days 30 minutes', 'webhook', timestamptz '2026-03-01 23:30Z' + (row_number() over ()) * interval '7 hours'
 from leads l where l.call_booked;
 select ok((select count(*) from bookings) > 50, 'bookings inserted');
-select is(pg_temp.wrong(), 0::bigint, 'booking inserts');
+select is(private.analytics_drift(), 0::bigint, 'booking inserts');
 update bookings set status = 'cancelled', cancelled_at = now() where cal_booking_uid like '%0';
 update bookings set status = 'rescheduled' where cal_booking_uid like '%1';
-select is(pg_temp.wrong(), 0::bigint, 'booking status updates');
+select is(private.analytics_drift(), 0::bigint, 'booking status updates');
 delete from bookings where cal_booking_uid like '%2';
-select is(pg_temp.wrong(), 0::bigint, 'booking deletes');
+select is(private.analytics_drift(), 0::bigint, 'booking deletes');
 
 -- A dataset delete cascades to its leads, messages, bookings and counter rows.
 delete from datasets where id = :'l2';
-select is(pg_temp.wrong(), 0::bigint, 'dataset delete');
+select is(private.analytics_drift(), 0::bigint, 'dataset delete');
 select is(
   (select count(*) from analytics_message_days where dataset_id = :'l2')
   + (select count(*) from analytics_lead_groups where dataset_id = :'l2')
@@ -170,7 +141,7 @@ select is(
 
 -- A new time zone re-buckets the client's counters into its new local days.
 update clients set timezone = 'Asia/Tokyo' where id = :'nyc';
-select is(pg_temp.wrong(), 0::bigint, 'a time zone change rebuilds the counters');
+select is(private.analytics_drift(), 0::bigint, 'a time zone change rebuilds the counters');
 select is(
   array(select day::text || '=' || messages from analytics_message_days
     where dataset_id = :'n1' and message_category = 'human_manual' and messages <> 0 order by day),
@@ -183,7 +154,7 @@ select is(private.recount_analytics(null), 0, 'the repair finds nothing to fix')
 update analytics_message_days set sent = sent + 5 where dataset_id = :'l1' and message_category = 'm1';
 delete from analytics_lead_groups where dataset_id = :'n1' and contact_status = 'HOT';
 select ok(private.recount_analytics(null) > 0, 'the repair reports the drifted rows');
-select is(pg_temp.wrong(), 0::bigint, 'after the repair the counters equal the recount');
+select is(private.analytics_drift(), 0::bigint, 'after the repair the counters equal the recount');
 
 -- Writes go through the triggers only: members read, never write.
 select tests.create_user('admin@lon.test', :'lon', 'admin') as lon_admin \gset

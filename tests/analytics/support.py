@@ -10,39 +10,8 @@ import psycopg
 from dbr.rpc import call_rpc
 from tests.support import caller_for
 
-# Counter rows that differ from a recount of the raw rows, both directions, every dataset.
-DRIFT_SQL = """
-select
-  (select count(*) from (
-    select * from private.analytics_message_days_of(null)
-    except select * from public.analytics_message_days where messages <> 0) x)
-  + (select count(*) from (
-    select * from public.analytics_message_days where messages <> 0
-    except select * from private.analytics_message_days_of(null)) x)
-  + (select count(*) from (
-    select * from private.analytics_lead_groups_of(null)
-    except select * from public.analytics_lead_groups where leads <> 0) x)
-  + (select count(*) from (
-    select * from public.analytics_lead_groups where leads <> 0
-    except select * from private.analytics_lead_groups_of(null)) x)
-  + (select count(*) from (
-    select * from private.analytics_lead_days_of(null)
-    except select * from public.analytics_lead_days where leads <> 0) x)
-  + (select count(*) from (
-    select * from public.analytics_lead_days where leads <> 0
-    except select * from private.analytics_lead_days_of(null)) x)
-  + (select count(*) from (
-    select * from private.analytics_booking_days_of(null)
-    except select * from public.analytics_booking_days where bookings <> 0) x)
-  + (select count(*) from (
-    select * from public.analytics_booking_days where bookings <> 0
-    except select * from private.analytics_booking_days_of(null)) x)
-  as drift
-"""
-
-
 def drift(db: psycopg.Connection[Any]) -> int:
-    return int(db.execute(DRIFT_SQL).fetchone()["drift"])
+    return int(db.execute("select private.analytics_drift() as drift").fetchone()["drift"])
 
 
 def add_messages(
