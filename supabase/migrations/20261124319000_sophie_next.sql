@@ -1633,6 +1633,298 @@ comment on function private.sophie_batch_store(uuid, jsonb) is
 
 select private.schedule_cron('sophie-analysis', '*/15 * * * *', 'select private.sophie_analysis_tick()');
 
+-- Pattern detection (sophie/detect-patterns and the daily cron/pattern-detection) ---------------
+-- Claude names patterns and the conversations showing them; the numbers are computed here:
+-- occurrences, success rate against the dataset's baseline, and a two-proportion z-test. A
+-- pattern becomes an insight only when it is frequent enough and significant (p < 0.05).
+
+create function private.normal_cdf(p_z double precision) returns double precision
+language sql
+immutable
+set search_path = ''
+as $$
+  -- Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7) for erf, Phi(z) = (1 + erf(z / sqrt 2)) / 2.
+  select case when p_z < 0 then 1 - r else r end
+  from (
+    select 0.5 * (1 + (1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+      + 0.254829592) * t * exp(-x * x))) as r
+    from (select abs(p_z) / sqrt(2) as x, 1 / (1 + 0.3275911 * abs(p_z) / sqrt(2)) as t) a
+  ) b
+$$;
+comment on function private.normal_cdf(double precision) is 'Standard normal cumulative distribution Phi(z).';
+
+create function private.two_proportion_p(p_x1 integer, p_n1 integer, p_x2 integer, p_n2 integer) returns numeric
+language sql
+immutable
+set search_path = ''
+as $$
+  -- Two-sided p-value of H0: the two success proportions are equal (pooled z-test).
+  select case
+    when p_n1 = 0 or p_n2 = 0 then 1
+    when pool <= 0 or pool >= 1 then 1
+    else round(least(1, greatest(0, 2 * (1 - private.normal_cdf(abs(
+      (p_x1::double precision / p_n1 - p_x2::double precision / p_n2)
+      / sqrt(pool * (1 - pool) * (1.0 / p_n1 + 1.0 / p_n2))
+    )))))::numeric, 6)
+  end
+  from (select (p_x1 + p_x2)::double precision / nullif(p_n1 + p_n2, 0) as pool) x
+$$;
+comment on function private.two_proportion_p(integer, integer, integer, integer) is
+  'Two-sided p-value of the pooled two-proportion z-test (x1 of n1 against x2 of n2); 1 when undefined.';
+
+create function private.request_pattern_detection(p_dataset_id uuid, p_min_occurrences integer) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_dataset public.datasets;
+  v_job bigint;
+begin
+  perform private.require_member();
+  select d.* into v_dataset from public.datasets d
+  where d.id = p_dataset_id and d.client_id = private.current_client_id()
+    and (private.sees_all_datasets() or d.id = any (private.visible_dataset_ids()));
+  if v_dataset.id is null then
+    perform private.raise_error(404, format('dataset %s not found', p_dataset_id));
+  end if;
+  if not private.can_write() then
+    perform private.raise_error(403, 'read-only members cannot run pattern detection');
+  end if;
+  if coalesce(p_min_occurrences, 10) not between 2 and 100000 then
+    perform private.raise_error(400, 'min_occurrences must be between 2 and 100000',
+      jsonb_build_object('field', 'min_occurrences', 'value', p_min_occurrences));
+  end if;
+  perform private.use_sophie_budget(v_dataset.client_id);
+  v_job := private.enqueue_job('sophie.patterns',
+    jsonb_build_object('dataset_id', v_dataset.id, 'min_occurrences', coalesce(p_min_occurrences, 10),
+      'requested_by', auth.uid()),
+    now(), 'sophie.patterns:manual:' || gen_random_uuid(), v_dataset.client_id, 3, 10::smallint);
+  return jsonb_build_object('job_id', v_job);
+end
+$$;
+comment on function private.request_pattern_detection(uuid, integer) is
+  'sophie/detect-patterns: checks access, spends one Sophie budget unit and enqueues a sophie.patterns job.';
+
+create function public.detect_patterns(dataset_id uuid, min_occurrences integer default 10) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.request_pattern_detection(dataset_id, min_occurrences)
+$$;
+comment on function public.detect_patterns(uuid, integer) is
+  'POST sophie/detect-patterns (enqueue only): {job_id}. The API route of the same name waits for {patterns}.';
+
+-- The conversations of a dataset (optionally since a time), grouped by outcome, with a short
+-- transcript each: what the pattern prompt reads.
+create function private.sophie_patterns_begin(p_payload jsonb) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'dataset', (select jsonb_build_object('id', d.id, 'name', d.name, 'client_id', d.client_id,
+      'anthropic_model', c.settings ->> 'anthropic_model')
+      from public.datasets d join public.clients c on c.id = d.client_id
+      where d.id = (p_payload ->> 'dataset_id')::uuid),
+    'conversations', coalesce(jsonb_agg(jsonb_build_object(
+      'id', cv.id,
+      'outcome', case
+        when exists (select from private.lead_outcomes o where o.lead_id = cv.lead_id) or l.call_booked
+          or l.contact_status in ('CALL_BOOKED', 'CONVERTED') then 'booked'
+        when l.opted_out or l.contact_status = 'OPTED_OUT' then 'opted_out'
+        else 'cold' end,
+      'messages', (
+        select coalesce(jsonb_agg(jsonb_build_object('from', case when x.direction = 'outbound' then 'agent' else 'lead' end,
+          'text', left(x.content, 300)) order by x.created_at, x.id), '[]'::jsonb)
+        from (
+          select m.direction, m.content, m.created_at, m.id from public.messages m
+          where m.conversation_id = cv.id and m.status not in ('draft', 'canceled')
+          order by m.created_at, m.id limit 12
+        ) x
+      )
+    ) order by cv.id), '[]'::jsonb)
+  )
+  from public.conversations cv
+  join public.leads l on l.id = cv.lead_id
+  where cv.dataset_id = (p_payload ->> 'dataset_id')::uuid
+    and cv.message_count > 0
+    and (p_payload ->> 'since' is null or cv.last_message_at >= (p_payload ->> 'since')::timestamptz)
+$$;
+comment on function private.sophie_patterns_begin(jsonb) is
+  'sophie.patterns step 1: the dataset''s conversations (since payload.since) with outcome booked | cold | '
+  'opted_out and up to 12 messages of 300 characters each.';
+
+create function private.sophie_patterns_state(p_job_id bigint) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object('id', b.id, 'status', b.status, 'anthropic_batch_id', b.anthropic_batch_id,
+    'items', b.items, 'submitted_at', b.submitted_at, 'result_counts', b.result_counts)
+  from private.sophie_batches b where b.job_id = p_job_id and b.kind = 'patterns'
+$$;
+comment on function private.sophie_patterns_state(bigint) is 'The pattern batch a sophie.patterns job submitted, if any.';
+
+create function private.sophie_patterns_submitted(p_job_id bigint, p_anthropic_batch_id text, p_items jsonb)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into private.sophie_batches (kind, job_id, anthropic_batch_id, status, items, request_count, submitted_at)
+  values ('patterns', p_job_id, p_anthropic_batch_id, 'submitted', p_items, jsonb_array_length(p_items), now())
+  on conflict (job_id) do update set anthropic_batch_id = excluded.anthropic_batch_id
+  returning id
+$$;
+comment on function private.sophie_patterns_submitted(bigint, text, jsonb) is
+  'Records the Anthropic batch a sophie.patterns job submitted (one per job).';
+
+-- p_patterns: [{pattern_key, pattern_description, conversation_ids[], suggested_lesson}] merged
+-- over every chunk by pattern_key. Returns the seed's {patterns: [...]}.
+create function private.sophie_store_patterns(p_job_id bigint, p_payload jsonb, p_patterns jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_dataset public.datasets;
+  v_min integer := coalesce((p_payload ->> 'min_occurrences')::integer, 10);
+  v_since timestamptz := (p_payload ->> 'since')::timestamptz;
+  v_out jsonb;
+begin
+  select d.* into v_dataset from public.datasets d where d.id = (p_payload ->> 'dataset_id')::uuid;
+  if v_dataset.id is null then
+    return jsonb_build_object('patterns', '[]'::jsonb);
+  end if;
+  -- The job may run its last step twice (a crash after storing): store once per job.
+  if exists (select from public.sophie_patterns sp where sp.job_id = p_job_id) then
+    select jsonb_build_object('patterns', coalesce(jsonb_agg(jsonb_build_object(
+      'pattern_description', sp.pattern_description, 'occurrences', sp.occurrences,
+      'success_rate', sp.success_rate, 'recommended_action', sp.recommended_action,
+      'suggested_lesson', sp.suggested_lesson, 'baseline_rate', sp.baseline_rate, 'p_value', sp.p_value,
+      'significant', sp.significant, 'pattern_id', sp.id) order by sp.occurrences desc, sp.pattern_key), '[]'::jsonb))
+    into v_out from public.sophie_patterns sp where sp.job_id = p_job_id;
+    return v_out;
+  end if;
+  with convs as (
+    select cv.id, (exists (select from private.lead_outcomes o where o.lead_id = cv.lead_id) or l.call_booked
+      or l.contact_status in ('CALL_BOOKED', 'CONVERTED')) as success
+    from public.conversations cv join public.leads l on l.id = cv.lead_id
+    where cv.dataset_id = v_dataset.id and cv.message_count > 0
+      and (v_since is null or cv.last_message_at >= v_since)
+  ),
+  base as (select count(*)::integer as n, count(*) filter (where success)::integer as x from convs),
+  raw as (
+    select private.pattern_key(coalesce(p ->> 'pattern_key', p ->> 'pattern_description')) as pattern_key,
+      p ->> 'pattern_description' as description, p ->> 'suggested_lesson' as suggested_lesson, c.cid
+    from jsonb_array_elements(coalesce(p_patterns, '[]'::jsonb)) p
+    cross join lateral jsonb_array_elements_text(coalesce(p -> 'conversation_ids', '[]'::jsonb)) c(cid)
+  ),
+  merged as (
+    select r.pattern_key, min(r.description) as description, min(r.suggested_lesson) as suggested_lesson,
+      count(distinct cv.id)::integer as n1, count(distinct cv.id) filter (where cv.success)::integer as x1
+    from raw r
+    join convs cv on cv.id::text = r.cid
+    where r.pattern_key is not null
+    group by r.pattern_key
+  ),
+  scored as (
+    select m.*, b.n, b.x,
+      private.two_proportion_p(m.x1, m.n1, b.x - m.x1, b.n - m.n1) as p_value
+    from merged m cross join base b
+  ),
+  ins as (
+    insert into public.sophie_patterns (
+      client_id, dataset_id, job_id, pattern_key, pattern_description, suggested_lesson, occurrences,
+      successes, success_rate, baseline_rate, conversations_analysed, p_value, recommended_action,
+      significant, window_start
+    )
+    select v_dataset.client_id, v_dataset.id, p_job_id, s.pattern_key, left(coalesce(s.description, s.pattern_key), 1000),
+      left(s.suggested_lesson, 2000), s.n1, s.x1, round(s.x1::numeric / nullif(s.n1, 0), 4),
+      coalesce(round(s.x::numeric / nullif(s.n, 0), 4), 0), s.n, s.p_value,
+      case when s.n1 >= v_min and s.p_value < 0.05 then
+        case when s.x1::numeric / s.n1 > (s.x - s.x1)::numeric / nullif(s.n - s.n1, 0) then 'adopt' else 'avoid' end
+      else 'test_more' end,
+      s.n1 >= v_min and s.p_value < 0.05, v_since
+    from scored s where s.n1 > 0
+    returning *
+  ),
+  insights as (
+    insert into public.sophie_insights (
+      client_id, dataset_id, severity, category, title, description, suggestion, affected_leads_count,
+      fingerprint, pattern_key, pattern_id, p_value
+    )
+    select i.client_id, i.dataset_id,
+      case when i.recommended_action = 'adopt' then 'suggestion' else 'warning' end::public.insight_severity,
+      'strategy',
+      left(case when i.recommended_action = 'adopt' then 'Works well: ' else 'Hurts bookings: ' end || i.pattern_description, 300),
+      format('%s of %s conversations show this; %s%% of them booked against %s%% for the rest of the dataset (p = %s).',
+        i.occurrences, i.conversations_analysed, round(i.success_rate * 100, 1),
+        round(((i.conversations_analysed * i.baseline_rate - i.successes) / nullif(i.conversations_analysed - i.occurrences, 0)) * 100, 1),
+        i.p_value),
+      i.suggested_lesson, i.occurrences,
+      private.insight_fingerprint(i.dataset_id, 'strategy', 'pattern:' || i.pattern_key || ':' || i.recommended_action, null),
+      'pattern:' || i.pattern_key, i.id, i.p_value
+    from ins i where i.significant
+    on conflict (client_id, fingerprint) where fingerprint is not null do nothing
+    returning 1
+  )
+  select jsonb_build_object('patterns', coalesce(jsonb_agg(jsonb_build_object(
+    'pattern_description', i.pattern_description, 'occurrences', i.occurrences,
+    'success_rate', i.success_rate, 'recommended_action', i.recommended_action,
+    'suggested_lesson', i.suggested_lesson, 'baseline_rate', i.baseline_rate, 'p_value', i.p_value,
+    'significant', i.significant, 'pattern_id', i.id) order by i.occurrences desc, i.pattern_key), '[]'::jsonb))
+    || jsonb_build_object('insights_created', (select count(*) from insights))
+  into v_out
+  from ins i;
+  update private.sophie_batches set status = 'stored', stored_at = now() where job_id = p_job_id and kind = 'patterns';
+  return v_out;
+end
+$$;
+comment on function private.sophie_store_patterns(bigint, jsonb, jsonb) is
+  'sophie.patterns last step: merges Claude''s patterns by key, computes occurrences, success rate, baseline '
+  'and the two-proportion p-value, stores them, raises an insight for each significant one (>= min_occurrences, '
+  'p < 0.05; adopt or avoid), and returns the seed''s {patterns}. Stored once per job.';
+
+-- Daily at 3 am in each client's time zone: the last 7 days of every dataset with activity.
+create function private.sophie_pattern_tick(p_now timestamptz default now()) returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  with due as (
+    select d.id as dataset_id, d.client_id, (p_now at time zone c.timezone)::date as local_day
+    from public.datasets d
+    join public.clients c on c.id = d.client_id
+    where extract(hour from p_now at time zone c.timezone) = 3
+      and coalesce((c.settings ->> 'sophie_auto_review')::boolean, true)
+      and exists (
+        select from public.conversations cv
+        where cv.dataset_id = d.id and cv.last_message_at >= p_now - interval '7 days'
+      )
+  ),
+  queued as (
+    insert into private.jobs (kind, payload, client_id, priority, max_attempts, idempotency_key)
+    select 'sophie.patterns',
+      jsonb_build_object('dataset_id', du.dataset_id, 'min_occurrences', 10, 'since', p_now - interval '7 days',
+        'scheduled', true),
+      du.client_id, 180, 5, 'sophie.patterns:' || du.dataset_id || ':' || du.local_day
+    from due du
+    on conflict (idempotency_key) do nothing
+    returning 1
+  )
+  select count(*)::integer from queued
+$$;
+comment on function private.sophie_pattern_tick(timestamptz) is
+  'The seed''s cron/pattern-detection: hourly, enqueues one sophie.patterns job (last 7 days) per active '
+  'dataset of every client for which it is now 3 am locally; once per dataset and local day.';
+
+select private.schedule_cron('sophie-pattern-detection', '0 * * * *', 'select private.sophie_pattern_tick()');
+
 -- Grants -----------------------------------------------------------------------------------------
 revoke all on function
   private.attribution_window(uuid), private.lesson_stats(uuid, timestamptz, timestamptz),
@@ -1655,7 +1947,11 @@ revoke all on function
   private.analyze_conversation(uuid), public.analyze_conversation(uuid), private.sophie_context(uuid, uuid),
   private.sophie_analyze_begin(bigint, jsonb), private.sophie_analysis_tick(timestamptz, integer),
   private.sophie_batch_begin(uuid), private.sophie_batch_submitted(uuid, text, integer),
-  private.sophie_batch_store(uuid, jsonb)
+  private.sophie_batch_store(uuid, jsonb), private.normal_cdf(double precision),
+  private.two_proportion_p(integer, integer, integer, integer), private.request_pattern_detection(uuid, integer),
+  public.detect_patterns(uuid, integer), private.sophie_patterns_begin(jsonb), private.sophie_patterns_state(bigint),
+  private.sophie_patterns_submitted(bigint, text, jsonb), private.sophie_store_patterns(bigint, jsonb, jsonb),
+  private.sophie_pattern_tick(timestamptz)
 from public, anon;
 
 -- Routes (the caller's role; each body checks membership and permission itself).
@@ -1673,7 +1969,8 @@ grant execute on function
   private.editable_lesson(uuid), private.update_lesson(uuid, jsonb), public.update_lesson(uuid, jsonb),
   private.archive_lesson(uuid), public.delete_lesson(uuid),
   private.sophie_job_json(bigint), private.analyze_message(uuid), public.analyze_message(uuid),
-  private.analyze_conversation(uuid), public.analyze_conversation(uuid)
+  private.analyze_conversation(uuid), public.analyze_conversation(uuid),
+  private.request_pattern_detection(uuid, integer), public.detect_patterns(uuid, integer)
 to authenticated, service_role;
 -- list_lessons joins lesson_stats for the caller's own client only (security invoker body).
 grant execute on function private.lesson_stats(uuid, timestamptz, timestamptz), private.attribution_window(uuid)
@@ -1685,5 +1982,9 @@ grant execute on function
   private.sophie_store_findings(public.sophie_analyses, jsonb), private.sophie_store_analysis(jsonb, jsonb, jsonb),
   private.sophie_context(uuid, uuid), private.sophie_analyze_begin(bigint, jsonb),
   private.sophie_analysis_tick(timestamptz, integer), private.sophie_batch_begin(uuid),
-  private.sophie_batch_submitted(uuid, text, integer), private.sophie_batch_store(uuid, jsonb)
+  private.sophie_batch_submitted(uuid, text, integer), private.sophie_batch_store(uuid, jsonb),
+  private.normal_cdf(double precision), private.two_proportion_p(integer, integer, integer, integer),
+  private.sophie_patterns_begin(jsonb), private.sophie_patterns_state(bigint),
+  private.sophie_patterns_submitted(bigint, text, jsonb), private.sophie_store_patterns(bigint, jsonb, jsonb),
+  private.sophie_pattern_tick(timestamptz)
 to service_role;
