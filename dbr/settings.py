@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     anthropic_model: str = "claude-sonnet-4-6"
+    sophie_model: str | None = None  # unset: anthropic_model (or the client's anthropic_model)
+    sophie_batch_poll_seconds: float = 30.0  # how often a worker looks at a Message Batch
     calcom_api_key: str | None = None
     calcom_base_url: str = "https://api.cal.com/v2"
     calcom_webhook_secret: str | None = None

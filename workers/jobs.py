@@ -20,6 +20,9 @@ Job kinds in use (payloads are JSON objects):
   exports.purge {}                                        delete expired export files
   notify.email  {"delivery_id": uuid}                     a staff notification email (or digest)
   notify.sms    {"delivery_id": uuid}                     a staff notification SMS (member's phone)
+  sophie.analyze  {"message_id": uuid} | {"conversation_id": uuid}, "auto"?, "budget_spent"?
+  sophie.batch    {"batch_id": uuid}   the 15-minute review through the Message Batches API
+  sophie.patterns {"dataset_id": uuid, "min_occurrences": int, "since"?: time}
 """
 
 from __future__ import annotations

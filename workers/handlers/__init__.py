@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-DOMAINS = ("ai", "exports", "notify", "sms", "team")
+DOMAINS = ("ai", "exports", "notify", "sms", "sophie", "team")
 
 
 def load(kinds: Iterable[str] | None = None) -> None:

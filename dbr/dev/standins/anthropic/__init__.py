@@ -31,7 +31,9 @@ tool gets a schema-valid input built from its schema.
 
 The package: `wire` (request validation, error envelopes), `replies` (the deterministic
 reply logic), `server` (state, faults, the prompt cache, dispatch on the shared stand-in HTTP
-server).
+server), `batches` (the Message Batches API: create, retrieve, results as JSONL, cancel,
+per-request errors and expiry) and `sophie` (deterministic reviews and patterns for the forced
+tools `record_review` and `record_patterns`).
 
 Tests start it in-process (`AnthropicStandin().start()`), script failures with `fail_next(...)`
 (HTTP status with optional retry-after, a delay longer than the client's timeout, malformed

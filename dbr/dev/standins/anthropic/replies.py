@@ -303,9 +303,12 @@ def _malformed(good: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer(body: dict[str, Any], fault: str | None = None) -> tuple[list[dict], str]:
+def answer(
+    body: dict[str, Any], fault: str | None = None, *, preferred: dict[str, Any] | None = None
+) -> tuple[list[dict], str]:
     """The content blocks and stop reason for a valid request: the forced tool's input built
-    from `decide_reply` (or `opt_out_intent` for classify_opt_out), else a text answer.
+    from `decide_reply` (or `opt_out_intent` for classify_opt_out, or `preferred` when the
+    caller has its own answer, e.g. Sophie's review), else a text answer.
     `fault` "no_tool" answers in text anyway; "malformed" breaks the tool input."""
     system_text = "\n".join(b.get("text", "") for b in system_blocks(body))
     user_text = last_user_text(body)
@@ -323,6 +326,8 @@ def answer(body: dict[str, Any], fault: str | None = None) -> tuple[list[dict], 
         latest_tag = _tag(user_text, "latest_message")
         opt_out, confidence, reason = opt_out_intent(latest_tag[1] if latest_tag else user_text)
         decision = {"opt_out": opt_out, "confidence": confidence, "reason": reason}
+    if preferred is not None:
+        decision = preferred
     tool_input = _object_for(schema, decision)
     if fault == "malformed":
         tool_input = _malformed(tool_input)

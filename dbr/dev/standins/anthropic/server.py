@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbr.dev.standins.anthropic import sophie
+from dbr.dev.standins.anthropic.batches import BatchesApi
 from dbr.dev.standins.anthropic.replies import answer
 from dbr.dev.standins.anthropic.wire import (
     CACHE_TTL,
@@ -84,6 +86,8 @@ class AnthropicStandin(StandinServer):
         self.clock = clock
         self._state = _State()
         self._lock = threading.RLock()
+        self.batches_api = BatchesApi(self)  # /v1/messages/batches (batches.py)
+        self.sophie_ignore_teachings = False  # see sophie.review
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -91,16 +95,25 @@ class AnthropicStandin(StandinServer):
 
     def respond(self, request: Request) -> Reply:
         try:
-            if request.method == "GET" and request.path != "/_standin/requests":
+            get_ok = request.path in ("/_standin/requests", "/_standin/batches")
+            batches = request.path.startswith("/v1/messages/batches")
+            if request.method == "GET" and not (get_ok or batches):
                 raise ApiError(404, "not_found_error", request.path)
             try:
                 body = request.json()
             except ValueError as exc:
                 raise ApiError(400, "invalid_request_error", "body is not valid JSON") from exc
-            status, out, extra = self.handle(request.path, request.headers, body)
+            if batches:
+                status, out, extra = self.batches_api.handle(
+                    request.method, request.path, request.headers, body
+                )
+            else:
+                status, out, extra = self.handle(request.path, request.headers, body)
         except ApiError as exc:
             return Reply(exc.status, error_body(exc), exc.headers)
-        return Reply(status, out, extra)
+        extra = dict(extra)
+        content_type = extra.pop("Content-Type", "application/json")
+        return Reply(status, out, extra, content_type)
 
     @property
     def base_url(self) -> str:
@@ -119,6 +132,7 @@ class AnthropicStandin(StandinServer):
         with self._lock:
             cache = self._state.cache if keep_cache else {}
             self._state = _State(cache=cache)
+        self.batches_api.reset()
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -226,7 +240,9 @@ class AnthropicStandin(StandinServer):
             extra = {} if fault.retry_after is None else {"retry-after": f"{fault.retry_after:g}"}
             raise ApiError(fault.status, error_type(fault.status), error_text(fault.status), extra)
         usage = self.usage_for(body)
-        content, stop_reason = answer(body, fault.kind if fault else None)
+        content, stop_reason = answer(
+            body, fault.kind if fault else None, preferred=self._sophie_input(body)
+        )
         output_text = "".join(block_text(b) for b in content)
         usage_full = {
             **usage,
@@ -251,8 +267,20 @@ class AnthropicStandin(StandinServer):
         }
         return 200, message, {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
 
+    def _sophie_input(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Sophie's deterministic review or patterns when the request forces her tool."""
+        forced = (body.get("tool_choice") or {}).get("name")
+        if forced not in sophie.TOOLS:
+            return None
+        system_text = "\n".join(b.get("text", "") for b in system_blocks(body))
+        return sophie.answer(
+            forced, system_text, last_user_text(body), ignore_teachings=self.sophie_ignore_teachings
+        )
+
     def _control(self, path: str, body: Any) -> tuple[int, Any, dict]:
         body = body if isinstance(body, dict) else {}
+        if path.startswith("/_standin/batches"):
+            return self.batches_api.control(path, body)
         if path == "/_standin/requests":
             return (
                 200,
