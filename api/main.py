@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import calcom, datasets, exports, health, me, messages, users
+from api.routes import calcom, datasets, exports, health, me, messages, sophie, users
 from dbr.db import async_pool
 from dbr.settings import Settings, get_settings
 
@@ -23,6 +23,7 @@ ROUTERS = [
     datasets.router,
     users.router,
     exports.router,
+    sophie.router,
 ]
 
 
