@@ -778,12 +778,12 @@ declare
   v_key text;
   v_required text [] := array['lesson_type', 'scope', 'title', 'trigger', 'reasoning', 'priority'];
   v_limits jsonb := '{"title": 200, "description": 4000, "trigger": 2000, "correct_response": 2000,
-    "incorrect_response": 2000, "reasoning": 4000}';
+    "incorrect_response": 2000, "reasoning": 4000}'::jsonb;
 begin
   perform private.reject_unknown_keys(p_body, array[
     'lesson_type', 'scope', 'title', 'description', 'trigger', 'correct_response', 'incorrect_response',
     'reasoning', 'tags', 'priority', 'example_conversation', 'status'
-  ] || case when p_partial then '{}'::text [] else '{}'::text [] end);
+  ]);
   if not p_partial then
     foreach v_key in array v_required loop
       if not (p_body ? v_key) or jsonb_typeof(p_body -> v_key) = 'null' then
@@ -863,10 +863,10 @@ security invoker
 set search_path = ''
 as $$
 declare
-  v_client uuid := private.require_member();
   v jsonb;
   v_lesson public.lessons;
 begin
+  perform private.require_member();
   if not private.can_edit_lessons() then
     perform private.raise_error(403, 'only an admin or a member allowed to edit lessons can create lessons');
   end if;
