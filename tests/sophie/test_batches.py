@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import anthropic
+import httpx
 import pytest
 
 from dbr.sophie.costs import cost_usd
@@ -157,3 +158,6 @@ def test_the_stand_in_speaks_the_batches_wire_format(claude):
             await client.close()
 
     asyncio.run(main())
+    # The local stack's view of the same batches.
+    listed = httpx.get(claude.base_url + "/_standin/batches").json()["batches"]
+    assert [(b["processing_status"], b["requests"]) for b in listed] == [("ended", 2)]

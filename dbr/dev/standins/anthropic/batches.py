@@ -12,7 +12,8 @@ with `results_url` set (a real batch takes minutes to hours; tests need neither)
 that fails validation, or one picked with `error_next(...)`, ends `errored` with the API's
 error body; `expire_next()` ends a whole batch `expired` (every request that had not
 succeeded). Results come back in a shuffled, deterministic order, as the real API does not
-keep request order. `batches` records what was created, for tests and benches.
+keep request order. `batches` records what was created, for tests and benches; over HTTP,
+`/_standin/batches` lists them and `/_standin/batches/script` scripts the next ones.
 """
 
 from __future__ import annotations
@@ -93,6 +94,25 @@ class BatchesApi:
         """The next batch created ends `expired` for every request."""
         with self._lock:
             self.state.expire_next = True
+
+    def control(self, path: str, body: dict[str, Any]) -> tuple[int, Any, dict]:
+        """`/_standin/batches` (list) and `/_standin/batches/script` ({polls_before_end?,
+        error_count?, error_custom_ids?, expire_next?}) for the local stack."""
+        if path == "/_standin/batches/script":
+            if "polls_before_end" in body:
+                self.set_polls_before_end(int(body["polls_before_end"]))
+            self.error_next(
+                custom_ids=list(body.get("error_custom_ids") or []),
+                count=int(body.get("error_count") or 0),
+            )
+            if body.get("expire_next"):
+                self.expire_next()
+            return 200, {"ok": True}, {}
+        return (
+            200,
+            {"batches": [{**self._shape(b), "requests": len(b.requests)} for b in self.batches]},
+            {},
+        )
 
     # ------------------------------------------------------------------ endpoints
 
