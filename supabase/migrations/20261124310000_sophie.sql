@@ -2299,8 +2299,8 @@ grant execute on function
   private.request_pattern_detection(uuid, integer), public.detect_patterns(uuid, integer)
 to authenticated, service_role;
 -- list_lessons joins lesson_stats for the caller's own client only (security invoker body).
-grant execute on function private.lesson_stats(uuid, timestamptz, timestamptz), private.attribution_window(uuid)
-to authenticated, service_role;
+grant execute on function private.lesson_stats(uuid, timestamptz, timestamptz) to authenticated, service_role;
+grant execute on function private.attribution_window(uuid) to service_role;
 -- Workers only.
 grant execute on function
   private.close_insight(uuid, public.insight_status, text, uuid), private.lesson_type_for(text),
