@@ -1512,7 +1512,12 @@ comment on function private.sophie_store_analysis(jsonb, jsonb, jsonb) is
   'Stores one validated analysis: the analysis row (usage, cost), its insights (deduped, teachings honoured), '
   'the message''s ai_quality_score/sophie_feedback(_status) or the conversation''s quality_score.';
 
--- CRITICAL and URGENT insights reach admins and managers at once.
+-- URGENT findings are their own notification event (CRITICAL ones are sophie_critical, band 03):
+-- admins and managers who can see the dataset, in-app, at once.
+insert into private.notification_event_types (event, audience, default_channels, description) values
+  ('sophie_urgent', 'managers', array['in_app'], 'Sophie raised an URGENT finding.');
+
+-- CRITICAL and URGENT insights notify staff at once (events sophie_critical, sophie_urgent).
 create function private.notify_urgent_insights() returns trigger
 language plpgsql
 security definer
@@ -1521,12 +1526,16 @@ as $$
 begin
   perform private.notify_staff(
     n.client_id,
+    case when n.severity = 'critical' then 'sophie_critical' else 'sophie_urgent' end,
     format('Sophie: %s %s issue', n.severity, n.category),
     n.title || coalesce(': ' || left(n.description, 300), ''),
     'immediate',
     '/sophie/insights/' || n.id,
     jsonb_build_object('insight_id', n.id, 'severity', n.severity, 'category', n.category,
-      'lead_id', n.lead_id, 'conversation_id', n.conversation_id, 'message_id', n.message_id)
+      'lead_id', n.lead_id, 'conversation_id', n.conversation_id, 'message_id', n.message_id),
+    n.dataset_id,
+    n.lead_id,
+    'sophie_' || n.severity || ':' || n.id
   )
   from new_rows n
   where n.severity in ('critical', 'urgent');
@@ -1534,7 +1543,8 @@ begin
 end
 $$;
 comment on function private.notify_urgent_insights() is
-  'Statement trigger: every new critical or urgent insight notifies the client''s admins and managers (immediate).';
+  'Statement trigger: every new critical insight notifies as event sophie_critical (admins, in-app and email), '
+  'every urgent one as sophie_urgent (admins and managers, in-app); immediate, once per insight.';
 create trigger sophie_insights_notify_urgent after insert on public.sophie_insights
 referencing new table as new_rows
 for each statement execute function private.notify_urgent_insights();

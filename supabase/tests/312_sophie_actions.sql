@@ -4,7 +4,7 @@
 begin;
 set local search_path = public, extensions;
 set local client_min_messages = warning;
-select plan(47);
+select plan(48);
 
 select tests.create_client('Acme') as acme \gset
 select tests.create_client('Other') as other \gset
@@ -70,15 +70,16 @@ select private.sophie_store_analysis(jsonb_build_object('message_id', :'m3'),
   '{}'::jsonb);
 select tests.clear_authentication();
 
--- Notifications: critical and urgent at once, to admins and managers only.
+-- Notifications: critical (sophie_critical: admins) and urgent (sophie_urgent: admins and
+-- managers) at once.
 select results_eq(
   format($$select count(*)::int from notifications where client_id = %L and data ->> 'severity' = 'critical'$$, :'acme'),
-  $$values (2)$$, 'a critical finding notifies the client''s admin and manager'
+  $$values (1)$$, 'a critical finding notifies the client''s admin'
 );
 select is(
   (select array_agg(distinct m.role::text order by m.role::text) from notifications n
    join client_members m on m.user_id = n.user_id where n.client_id = :'acme' and n.data ? 'insight_id'),
-  array['admin', 'manager'], '... nobody else'
+  array['admin'], '... nobody else'
 );
 select is((select priority from notifications where client_id = :'acme' and data ->> 'severity' = 'critical' limit 1),
   'immediate', '... with immediate priority');
@@ -86,6 +87,17 @@ select is((select count(*)::int from notifications where data ->> 'severity' = '
   'a warning notifies nobody');
 select is((select count(*)::int from notifications where client_id = :'other' and data ? 'insight_id'), 1,
   'the other client''s urgent finding notifies its own admin');
+select tests.create_user('manager@other.test', :'other', 'manager') as other_manager \gset
+select tests.authenticate_as_service_role();
+select private.sophie_store_analysis(jsonb_build_object('message_id', :'m3'),
+  '{"quality_score": 0.5, "findings": [{"severity": "urgent", "category": "booking", "title": "Wrong time", "pattern": "wrong_time"}]}'::jsonb,
+  '{}'::jsonb);
+select tests.clear_authentication();
+select is(
+  (select array_agg(m.role::text order by m.role::text) from notifications n join client_members m on m.user_id = n.user_id
+   where n.client_id = :'other' and n.data ->> 'category' = 'booking'),
+  array['admin', 'manager'], 'an urgent finding reaches admins and managers'
+);
 
 -- GET sophie/insights ----------------------------------------------------------------------
 select tests.authenticate_as(:'rep');
@@ -113,7 +125,7 @@ select tests.authenticate_as(:'restricted');
 select is(jsonb_array_length(get_insights() -> 'insights'), 2, 'a restricted member sees only their datasets'' insights');
 select tests.clear_authentication();
 select tests.authenticate_as(:'other_admin');
-select is(jsonb_array_length(get_insights() -> 'insights'), 1, 'another client sees only its own');
+select is(jsonb_array_length(get_insights() -> 'insights'), 2, 'another client sees only its own');
 select (select id from sophie_insights limit 1) as theirs \gset
 select tests.clear_authentication();
 

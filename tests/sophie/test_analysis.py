@@ -7,17 +7,15 @@ from __future__ import annotations
 import pytest
 
 from dbr.sophie.costs import cost_usd
-from tests.ai_support import conversation_of, make_lead, make_world
-from tests.sophie.support import (
+from tests.support import acting_as
+from tests.support.ai import conversation_of, make_lead, make_world
+from tests.support.sophie import (
     analyses,
     insights,
     outbound,
     run_sophie_jobs,
     sophie_requests,
 )
-from tests.support import acting_as
-
-pytest_plugins = ("tests.ai_fixtures",)
 
 
 def _first_message(db, lead_id):

@@ -12,10 +12,8 @@ import pytest
 
 from dbr.sophie.costs import cost_usd
 from dbr.sophie.prompt import review_request
-from tests.ai_support import claude_client, conversation_of, make_lead, make_world
-from tests.sophie.support import analyses, insights, run_sophie_jobs
-
-pytest_plugins = ("tests.ai_fixtures",)
+from tests.support.ai import claude_client, conversation_of, make_lead, make_world
+from tests.support.sophie import analyses, insights, run_sophie_jobs
 
 
 def _touch(db, lead_ids):

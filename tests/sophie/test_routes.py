@@ -9,11 +9,9 @@ import uuid
 import pytest
 
 import api.routes.sophie as sophie_route
-from tests.ai_support import conversation_of, make_lead, make_world
-from tests.sophie.support import BackgroundSophie, insights, outbound
 from tests.support import make_user
-
-pytest_plugins = ("tests.ai_fixtures",)
+from tests.support.ai import conversation_of, make_lead, make_world
+from tests.support.sophie import BackgroundSophie, insights, outbound
 
 
 def _post(api, token_for, user, path, body):

@@ -11,9 +11,7 @@ import pytest
 
 from dbr.sophie.findings import parse_review
 from dbr.sophie.prompt import review_request
-from tests.ai_support import claude_client
-
-pytest_plugins = ("tests.ai_fixtures",)
+from tests.support.ai import claude_client
 
 
 def _ctx(*texts: str, teachings: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import workers.handlers.sophie  # noqa: F401 - registers sophie.*
 from dbr.db import async_pool
 from dbr.dev.standins.anthropic import AnthropicStandin
 from dbr.settings import Settings
-from tests.ai_support import claude_client
+from tests.support.ai import claude_client
 from workers.jobs import HANDLERS, Context, Job, PermanentError, RetryableError
 from workers.runtime import Defer
 
