@@ -67,6 +67,46 @@ def world(db_url: str) -> dict[str, Any]:
                 (b, w["ds_b"], w["lead_b"]),
             ).fetchone()["id"]
         )
+        # Sophie: an insight, a lesson and a message on each side.
+        for side, client, ds, lead_id in (
+            ("", a, w["ds"], w["lead"]),
+            ("_b", b, w["ds_b"], w["lead_b"]),
+        ):
+            w["insight" + side] = str(
+                db.execute(
+                    "insert into public.sophie_insights (client_id, dataset_id, lead_id,"
+                    " severity, category, title)"
+                    " values (%s, %s, %s, 'warning', 'tone', 'Pushy') returning id",
+                    (client, ds, lead_id),
+                ).fetchone()["id"]
+            )
+            w["lesson" + side] = str(
+                db.execute(
+                    "insert into public.lessons (client_id, title) values (%s, 'Be warm')"
+                    " returning id",
+                    (client,),
+                ).fetchone()["id"]
+            )
+        w["conv"] = str(
+            db.execute(
+                "insert into public.conversations (client_id, dataset_id, lead_id)"
+                " values (%s, %s, %s) returning id",
+                (a, w["ds"], w["lead"]),
+            ).fetchone()["id"]
+        )
+        for side, client, ds, lead_id, conv in (
+            ("", a, w["ds"], w["lead"], w["conv"]),
+            ("_b", b, w["ds_b"], w["lead_b"], w["conv_b"]),
+        ):
+            w["msg" + side] = str(
+                db.execute(
+                    "insert into public.messages (client_id, dataset_id, conversation_id, lead_id,"
+                    " direction, message_category, status, content)"
+                    " values (%s, %s, %s, %s, 'outbound', 'human_manual', 'pending', 'Hi')"
+                    " returning id",
+                    (client, ds, conv, lead_id),
+                ).fetchone()["id"]
+            )
         w["job_b"] = db.execute(
             "insert into private.jobs (kind, client_id, status, attempts, finished_at)"
             " values ('test.dead', %s, 'dead', 5, now()) returning id",
@@ -248,6 +288,91 @@ CASES = [
     ("dataset_comparison", "anon", {}, UNAUTHORIZED),
     ("sophie_impact", "stranger", {}, FORBIDDEN),
     ("sophie_impact", "anon", {}, UNAUTHORIZED),
+    ("get_insights", "admin", {"severity": "huge"}, BAD),
+    ("get_insights", "stranger", {}, FORBIDDEN),
+    ("get_insight", "admin", {"id": "$insight_b"}, GONE),
+    ("get_insight", "admin", {"id": RANDOM}, GONE),
+    ("agree_insight", "rep", {"id": "$insight", "learning_note": "x"}, FORBIDDEN),
+    ("agree_insight", "admin", {"id": "$insight_b", "learning_note": "x"}, GONE),
+    (
+        "agree_insight",
+        "admin",
+        {"id": "$insight", "learning_note": "x", "lesson_priority": 11},
+        BAD,
+    ),
+    (
+        "disagree_insight",
+        "rep",
+        {"id": "$insight", "teaching_note": "x", "correct_approach": "y"},
+        FORBIDDEN,
+    ),
+    (
+        "disagree_insight",
+        "admin",
+        {"id": "$insight_b", "teaching_note": "x", "correct_approach": "y"},
+        GONE,
+    ),
+    (
+        "disagree_insight",
+        "admin",
+        {"id": "$insight", "teaching_note": "", "correct_approach": "y"},
+        BAD,
+    ),
+    ("dismiss_insight", "ro", {"id": "$insight"}, FORBIDDEN),
+    ("dismiss_insight", "admin", {"id": "$insight_b"}, GONE),
+    ("list_lessons", "admin", {"sort": "random"}, BAD),
+    ("list_lessons", "stranger", {}, FORBIDDEN),
+    (
+        "create_lesson",
+        "admin",
+        {
+            "lesson_type": "tone",
+            "scope": "client_specific",
+            "title": "T",
+            "trigger": "x",
+            "reasoning": "y",
+            "priority": 11,
+        },
+        BAD,
+    ),
+    (
+        "create_lesson",
+        "rep",
+        {
+            "lesson_type": "tone",
+            "scope": "client_specific",
+            "title": "T",
+            "trigger": "x",
+            "reasoning": "y",
+            "priority": 5,
+        },
+        FORBIDDEN,
+    ),
+    (
+        "create_lesson",
+        "admin",
+        {
+            "lesson_type": "tone",
+            "scope": "universal",
+            "title": "T",
+            "trigger": "x",
+            "reasoning": "y",
+            "priority": 5,
+        },
+        FORBIDDEN,
+    ),
+    ("update_lesson", "admin", {"id": "$lesson_b", "patch": {"priority": 3}}, GONE),
+    ("update_lesson", "admin", {"id": "$lesson", "patch": {"colour": "red"}}, BAD),
+    ("update_lesson", "rep", {"id": "$lesson", "patch": {"priority": 3}}, FORBIDDEN),
+    ("delete_lesson", "admin", {"id": "$lesson_b"}, GONE),
+    ("delete_lesson", "rep", {"id": "$lesson"}, FORBIDDEN),
+    ("analyze_message", "admin", {"message_id": "$msg_b"}, GONE),
+    ("analyze_message", "ro", {"message_id": "$msg"}, FORBIDDEN),
+    ("analyze_conversation", "admin", {"conversation_id": "$conv_b"}, GONE),
+    ("analyze_conversation", "stranger", {"conversation_id": "$conv"}, FORBIDDEN),
+    ("detect_patterns", "admin", {"dataset_id": "$ds_b"}, GONE),
+    ("detect_patterns", "admin", {"dataset_id": "$ds", "min_occurrences": 1}, BAD),
+    ("detect_patterns", "ro", {"dataset_id": "$ds"}, FORBIDDEN),
 ]
 
 
