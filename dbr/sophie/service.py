@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from dbr.ai.claude import USAGE_KEYS, usage_of
-from dbr.db import as_service
+from dbr.db import call_as
 from dbr.settings import Settings
 from dbr.sophie.costs import cost_usd
 from dbr.sophie.findings import (
@@ -68,10 +68,9 @@ class ReviewRun:
     rejected: list[str] = field(default_factory=list)
 
 
-async def _sql(pool: AsyncConnectionPool, query: str, *params: Any) -> Any:
-    async with as_service(pool) as conn:
-        row = await (await conn.execute(query, params)).fetchone()
-    return row["r"] if row else None
+async def _sql(pool: AsyncConnectionPool, function: str, /, **args: Any) -> Any:
+    """One Sophie SQL function, as the service, in a transaction of its own."""
+    return await call_as(pool, None, f"private.{function}", **args)
 
 
 def model_for(deps: SophieDeps, client: dict[str, Any] | None) -> str:
@@ -129,9 +128,7 @@ def _meta(model: str, usage: dict[str, int], *, batch: bool, **extra: Any) -> di
 
 
 async def run_analyze(deps: SophieDeps, *, job_id: int, payload: dict[str, Any]) -> dict[str, Any]:
-    begin = await _sql(
-        deps.pool, "select private.sophie_analyze_begin(%s, %s) as r", job_id, Jsonb(payload)
-    )
+    begin = await _sql(deps.pool, "sophie_analyze_begin", p_job_id=job_id, p_payload=payload)
     if begin["action"] == "skip":
         return {"status": "skipped", "reason": begin["reason"]}
     if begin["action"] == "defer":
@@ -155,10 +152,10 @@ async def run_analyze(deps: SophieDeps, *, job_id: int, payload: dict[str, Any])
     )
     stored = await _sql(
         deps.pool,
-        "select private.sophie_store_analysis(%s, %s, %s) as r",
-        Jsonb(target),
-        Jsonb(run.review.for_store()),
-        Jsonb(meta),
+        "sophie_store_analysis",
+        p_target=target,
+        p_result=run.review.for_store(),
+        p_meta=meta,
     )
     log.info("sophie.analyze %s: %s", target, stored)
     return {
@@ -190,7 +187,7 @@ async def _ended(client: AsyncAnthropic, batch_id: str) -> bool:
 
 
 async def run_batch(deps: SophieDeps, *, batch_id: str) -> dict[str, Any]:
-    state = await _sql(deps.pool, "select private.sophie_batch_begin(%s) as r", batch_id)
+    state = await _sql(deps.pool, "sophie_batch_begin", p_batch_id=batch_id)
     if state is None:
         return {"status": "skipped", "reason": "batch_not_found"}
     poll = deps.settings.sophie_batch_poll_seconds
@@ -208,15 +205,15 @@ async def run_batch(deps: SophieDeps, *, batch_id: str) -> dict[str, Any]:
             )
         if not requests:
             return await _sql(
-                deps.pool, "select private.sophie_batch_store(%s, '[]') as r", batch_id
+                deps.pool, "sophie_batch_store", p_batch_id=batch_id, p_results=Jsonb([])
             )
         batch = await deps.anthropic.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         await _sql(
             deps.pool,
-            "select private.sophie_batch_submitted(%s, %s, %s) as r",
-            batch_id,
-            batch.id,
-            len(requests),
+            "sophie_batch_submitted",
+            p_batch_id=batch_id,
+            p_anthropic_batch_id=batch.id,
+            p_count=len(requests),
         )
         log.info("sophie.batch %s submitted as %s (%s requests)", batch_id, batch.id, len(requests))
         raise Wait(_later(poll), f"batch {batch.id} submitted")
@@ -251,9 +248,7 @@ async def run_batch(deps: SophieDeps, *, batch_id: str) -> dict[str, Any]:
                 }
         kinds[kind] = kinds.get(kind, 0) + 1
         rows.append(row)
-    stored = await _sql(
-        deps.pool, "select private.sophie_batch_store(%s, %s) as r", batch_id, Jsonb(rows)
-    )
+    stored = await _sql(deps.pool, "sophie_batch_store", p_batch_id=batch_id, p_results=Jsonb(rows))
     log.info("sophie.batch %s stored: %s (%s)", batch_id, stored, kinds)
     return {**stored, "anthropic_batch_id": anthropic_id, "results": kinds}
 
@@ -267,11 +262,9 @@ async def run_patterns(deps: SophieDeps, *, job_id: int, payload: dict[str, Any]
         if payload.get("requested_by")
         else deps.settings.sophie_batch_poll_seconds
     )
-    state = await _sql(deps.pool, "select private.sophie_patterns_state(%s) as r", job_id)
+    state = await _sql(deps.pool, "sophie_patterns_state", p_job_id=job_id)
     if state is None:
-        begin = await _sql(
-            deps.pool, "select private.sophie_patterns_begin(%s) as r", Jsonb(payload)
-        )
+        begin = await _sql(deps.pool, "sophie_patterns_begin", p_payload=payload)
         conversations = begin.get("conversations") or []
         if not conversations:
             return await _store_patterns(deps, job_id, payload, [], {"chunks": 0})
@@ -292,10 +285,10 @@ async def run_patterns(deps: SophieDeps, *, job_id: int, payload: dict[str, Any]
         )
         await _sql(
             deps.pool,
-            "select private.sophie_patterns_submitted(%s, %s, %s) as r",
-            job_id,
-            batch.id,
-            Jsonb(items),
+            "sophie_patterns_submitted",
+            p_job_id=job_id,
+            p_anthropic_batch_id=batch.id,
+            p_items=Jsonb(items),
         )
         raise Wait(_later(poll), f"pattern batch {batch.id} submitted")
     if state["status"] == "stored":
@@ -349,9 +342,9 @@ async def _store_patterns(
 ) -> dict[str, Any]:
     out = await _sql(
         deps.pool,
-        "select private.sophie_store_patterns(%s, %s, %s) as r",
-        job_id,
-        Jsonb(payload),
-        Jsonb(found),
+        "sophie_store_patterns",
+        p_job_id=job_id,
+        p_payload=payload,
+        p_patterns=Jsonb(found),
     )
     return {**out, **extra}
