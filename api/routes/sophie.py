@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CallerDep, PoolDep
 from api.openapi import error_responses
 from dbr.auth import Caller
-from dbr.db import as_caller
+from dbr.db import as_caller, call_as
 from dbr.errors import DbrError
 
 router = APIRouter(prefix="/api/sophie", tags=["sophie"])
@@ -60,7 +60,7 @@ async def _one(pool: Any, caller: Caller, query: str, *params: Any) -> Any:
 async def _wait(pool: Any, caller: Caller, job_id: int, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        job = await _one(pool, caller, "select private.sophie_job_json(%s) as r", job_id)
+        job = await call_as(pool, caller, "private.sophie_job_json", p_job_id=job_id)
         if job is None:
             raise DbrError("The analysis was not found.", status=404, details={"job_id": job_id})
         if job["status"] == "done" and job["result"] is not None:
@@ -119,7 +119,7 @@ async def analyze_message(
     body: AnalyzeMessageBody, caller: CallerDep, pool: PoolDep
 ) -> dict[str, Any]:
     """Sophie reviews one message now and answers with her findings."""
-    job = await _one(pool, caller, "select private.analyze_message(%s) as r", body.message_id)
+    job = await call_as(pool, caller, "private.analyze_message", p_message_id=body.message_id)
     result = await _wait(pool, caller, job["job_id"], ANALYSIS_TIMEOUT_SECONDS)
     return await _analysis_response(pool, caller, result)
 
@@ -129,8 +129,8 @@ async def analyze_conversation(
     body: AnalyzeConversationBody, caller: CallerDep, pool: PoolDep
 ) -> dict[str, Any]:
     """Sophie reviews a whole conversation now and answers with her findings."""
-    job = await _one(
-        pool, caller, "select private.analyze_conversation(%s) as r", body.conversation_id
+    job = await call_as(
+        pool, caller, "private.analyze_conversation", p_conversation_id=body.conversation_id
     )
     result = await _wait(pool, caller, job["job_id"], ANALYSIS_TIMEOUT_SECONDS)
     return await _analysis_response(pool, caller, result)
@@ -141,12 +141,12 @@ async def detect_patterns(
     body: DetectPatternsBody, caller: CallerDep, pool: PoolDep
 ) -> dict[str, Any]:
     """Pattern recognition over a dataset's conversations: {patterns: [...]}."""
-    job = await _one(
+    job = await call_as(
         pool,
         caller,
-        "select private.request_pattern_detection(%s, %s) as r",
-        body.dataset_id,
-        body.min_occurrences,
+        "private.request_pattern_detection",
+        p_dataset_id=body.dataset_id,
+        p_min_occurrences=body.min_occurrences,
     )
     result = await _wait(pool, caller, job["job_id"], PATTERNS_TIMEOUT_SECONDS)
     return {
