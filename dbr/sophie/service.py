@@ -256,7 +256,12 @@ async def run_batch(deps: SophieDeps, *, batch_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------- sophie.patterns
 
 
-async def run_patterns(deps: SophieDeps, *, job_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+async def run_patterns(
+    deps: SophieDeps, *, job_id: int, payload: dict[str, Any], final: bool = True
+) -> dict[str, Any]:
+    """Pattern detection over a dataset. A chunk that errored, expired or came back malformed
+    fails the run (MalformedReview) and the next attempt submits every chunk again; only on
+    the job's `final` attempt are the patterns of the good chunks stored (`chunks_failed`)."""
     poll = (
         min(QUICK_POLL_SECONDS, deps.settings.sophie_batch_poll_seconds)
         if payload.get("requested_by")
@@ -319,6 +324,9 @@ async def run_patterns(deps: SophieDeps, *, job_id: int, payload: dict[str, Any]
             failed += 1
             continue
         found.extend(p.model_dump() for p in patterns.patterns)
+    if failed and not final:
+        await _sql(deps.pool, "sophie_patterns_reset", p_job_id=job_id)
+        raise MalformedReview(f"{failed} of {len(state['items'])} pattern chunks failed")
     return await _store_patterns(
         deps,
         job_id,

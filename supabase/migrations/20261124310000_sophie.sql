@@ -2119,6 +2119,18 @@ $$;
 comment on function private.sophie_patterns_submitted(bigint, text, jsonb) is
   'Records the Anthropic batch a sophie.patterns job submitted (one per job).';
 
+-- Forgets a pattern job's batch, so its next attempt submits every chunk again.
+create function private.sophie_patterns_reset(p_job_id bigint) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  delete from private.sophie_batches where job_id = p_job_id and kind = 'patterns' and status = 'submitted'
+$$;
+comment on function private.sophie_patterns_reset(bigint) is
+  'Forgets a sophie.patterns job''s submitted batch (some chunks failed or came back malformed): the retry '
+  'submits every chunk again, so no pattern is counted from part of the conversations.';
+
 -- p_patterns: [{pattern_key, pattern_description, conversation_ids[], suggested_lesson}] merged
 -- over every chunk by pattern_key. Returns the API contract's {patterns: [...]}.
 create function private.sophie_store_patterns(p_job_id bigint, p_payload jsonb, p_patterns jsonb) returns jsonb
@@ -2287,7 +2299,7 @@ revoke all on function
   private.two_proportion_p(integer, integer, integer, integer), private.request_pattern_detection(uuid, integer),
   public.detect_patterns(uuid, integer), private.sophie_patterns_begin(jsonb), private.sophie_patterns_state(bigint),
   private.sophie_patterns_submitted(bigint, text, jsonb), private.sophie_store_patterns(bigint, jsonb, jsonb),
-  private.sophie_pattern_tick(timestamptz)
+  private.sophie_pattern_tick(timestamptz), private.sophie_patterns_reset(bigint)
 from public, anon;
 
 -- Routes (the caller's role; each body checks membership and permission itself).
@@ -2322,5 +2334,5 @@ grant execute on function
   private.normal_cdf(double precision), private.two_proportion_p(integer, integer, integer, integer),
   private.sophie_patterns_begin(jsonb), private.sophie_patterns_state(bigint),
   private.sophie_patterns_submitted(bigint, text, jsonb), private.sophie_store_patterns(bigint, jsonb, jsonb),
-  private.sophie_pattern_tick(timestamptz)
+  private.sophie_pattern_tick(timestamptz), private.sophie_patterns_reset(bigint)
 to service_role;

@@ -12,6 +12,7 @@ import pytest
 
 from dbr.sophie.costs import cost_usd
 from dbr.sophie.prompt import review_request
+from tests.support import acting_as
 from tests.support.ai import claude_client, conversation_of, make_lead, make_world
 from tests.support.sophie import analyses, insights, run_sophie_jobs
 
@@ -159,3 +160,32 @@ def test_the_stand_in_speaks_the_batches_wire_format(claude):
     # The local stack's view of the same batches.
     listed = httpx.get(claude.base_url + "/_standin/batches").json()["batches"]
     assert [(b["processing_status"], b["requests"]) for b in listed] == [("ended", 2)]
+
+
+def test_a_failed_pattern_chunk_is_asked_again_never_half_counted(db, db_url, ai_settings, claude):
+    world = make_world(db)
+    for i in range(3):
+        lead_id = make_lead(db, world, first_name=f"Q{i}")
+        db.execute(
+            "update public.conversations set message_count = 1, last_message_at = now()"
+            " where lead_id = %s",
+            (lead_id,),
+        )
+    with acting_as(db, world.admin) as conn:
+        job = conn.execute(
+            "select public.detect_patterns(%s, 2) as r", (world.dataset_id,)
+        ).fetchone()["r"]["job_id"]
+    claude.batches_api.set_polls_before_end(0)
+    claude.batches_api.error_next(count=1)  # the only chunk of the first batch errors
+    outcomes = run_sophie_jobs(db_url, ai_settings, claude=claude, kinds=("sophie.patterns",))
+    assert [o.status for o in outcomes] == ["deferred", "retry", "deferred", "done"], outcomes
+    assert "pattern chunks failed" in (outcomes[1].error or "")
+    assert len(claude.batches_api.batches) == 2  # every chunk submitted again
+    done = outcomes[-1].result
+    assert done["chunks_failed"] == 0
+    (question,) = [p for p in done["patterns"] if "question" in p["pattern_description"]]
+    assert question["occurrences"] == 3
+    stored = db.execute(
+        "select count(*) as n from public.sophie_patterns where job_id = %s", (job,)
+    ).fetchone()["n"]
+    assert stored == len(done["patterns"])

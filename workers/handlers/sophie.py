@@ -67,4 +67,6 @@ async def sophie_batch(job: Job, ctx: Context) -> dict[str, Any]:
 
 @handler("sophie.patterns")
 async def sophie_patterns(job: Job, ctx: Context) -> dict[str, Any]:
-    return await _run(run_patterns(_deps(ctx), job_id=job.id, payload=job.payload))
+    return await _run(
+        run_patterns(_deps(ctx), job_id=job.id, payload=job.payload, final=job.last_attempt)
+    )
