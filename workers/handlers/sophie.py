@@ -19,16 +19,27 @@ import anthropic
 from dbr.providers.anthropic import anthropic_client
 from dbr.sophie.findings import MalformedReview
 from dbr.sophie.service import SophieDeps, Wait, run_analyze, run_batch, run_patterns
+from dbr.team.credentials import ClientCredentials
 from workers.jobs import Context, Job, PermanentError, RetryableError, handler
 from workers.runtime import Defer
 
 _PERMANENT_STATUSES = {400, 401, 403, 404, 413, 422}
 
 
-def _deps(ctx: Context) -> SophieDeps:
-    client = ctx.clients.get("anthropic")
-    if client is None:
-        client = ctx.clients["anthropic"] = anthropic_client(ctx.settings)
+async def _deps(ctx: Context, job: Job) -> SophieDeps:
+    """Claude with the job's client's own key when it connected one (one-client jobs), else
+    the platform's; the 15-minute batch spans clients and always uses the platform's."""
+    creds = ctx.clients.get("credentials")
+    if creds is None:
+        creds = ctx.clients["credentials"] = ClientCredentials(ctx.pool, ctx.settings)
+    if ctx.clients.get("anthropic") is not None:  # a client the worker (or a test) built
+        creds.platform.setdefault("anthropic", ctx.clients["anthropic"])
+    if job.client_id:
+        client = await creds.anthropic(job.client_id)
+    else:
+        client = ctx.clients.get("anthropic")
+        if client is None:
+            client = ctx.clients["anthropic"] = anthropic_client(ctx.settings)
     return SophieDeps(pool=ctx.pool, settings=ctx.settings, anthropic=client)
 
 
@@ -57,16 +68,18 @@ async def _run(coro: Any) -> dict[str, Any]:
 
 @handler("sophie.analyze")
 async def sophie_analyze(job: Job, ctx: Context) -> dict[str, Any]:
-    return await _run(run_analyze(_deps(ctx), job_id=job.id, payload=job.payload))
+    return await _run(run_analyze(await _deps(ctx, job), job_id=job.id, payload=job.payload))
 
 
 @handler("sophie.batch")
 async def sophie_batch(job: Job, ctx: Context) -> dict[str, Any]:
-    return await _run(run_batch(_deps(ctx), batch_id=str(job.payload["batch_id"])))
+    return await _run(run_batch(await _deps(ctx, job), batch_id=str(job.payload["batch_id"])))
 
 
 @handler("sophie.patterns")
 async def sophie_patterns(job: Job, ctx: Context) -> dict[str, Any]:
     return await _run(
-        run_patterns(_deps(ctx), job_id=job.id, payload=job.payload, final=job.last_attempt)
+        run_patterns(
+            await _deps(ctx, job), job_id=job.id, payload=job.payload, final=job.last_attempt
+        )
     )
