@@ -1013,6 +1013,7 @@ export type Database = {
           "priority": number;
           "reasoning": string | null;
           "scope": Database["public"]["Enums"]["lesson_scope"];
+          "search_vector": unknown;
           "source_insight_id": string | null;
           "status": Database["public"]["Enums"]["lesson_status"];
           "success_rate": number | null;
@@ -1039,6 +1040,7 @@ export type Database = {
           "priority"?: number;
           "reasoning"?: string | null;
           "scope"?: Database["public"]["Enums"]["lesson_scope"];
+          "search_vector"?: never;
           "source_insight_id"?: string | null;
           "status"?: Database["public"]["Enums"]["lesson_status"];
           "success_rate"?: never;
@@ -1064,6 +1066,7 @@ export type Database = {
           "priority"?: number;
           "reasoning"?: string | null;
           "scope"?: Database["public"]["Enums"]["lesson_scope"];
+          "search_vector"?: never;
           "source_insight_id"?: string | null;
           "status"?: Database["public"]["Enums"]["lesson_status"];
           "success_rate"?: never;
@@ -1382,64 +1385,201 @@ export type Database = {
           },
         ];
       };
+      "sophie_analyses": {
+        Row: {
+          "batch_id": string | null;
+          "cache_creation_input_tokens": number;
+          "cache_read_input_tokens": number;
+          "claude_calls": number;
+          "client_id": string;
+          "conversation_id": string | null;
+          "cost_usd": number;
+          "created_at": string;
+          "dataset_id": string | null;
+          "duplicate_count": number;
+          "findings_count": number;
+          "id": string;
+          "input_tokens": number;
+          "job_id": number | null;
+          "lead_id": string | null;
+          "message_id": string | null;
+          "model": string | null;
+          "output_tokens": number;
+          "quality_score": number | null;
+          "rejected_outputs": number;
+          "scope": string;
+          "stored_count": number;
+          "summary": string | null;
+          "suppressed_count": number;
+          "via": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "batch_id"?: string | null;
+          "cache_creation_input_tokens"?: number;
+          "cache_read_input_tokens"?: number;
+          "claude_calls"?: number;
+          "client_id": string;
+          "conversation_id"?: string | null;
+          "cost_usd"?: number;
+          "created_at"?: string;
+          "dataset_id"?: string | null;
+          "duplicate_count"?: number;
+          "findings_count"?: number;
+          "id"?: string;
+          "input_tokens"?: number;
+          "job_id"?: number | null;
+          "lead_id"?: string | null;
+          "message_id"?: string | null;
+          "model"?: string | null;
+          "output_tokens"?: number;
+          "quality_score"?: number | null;
+          "rejected_outputs"?: number;
+          "scope": string;
+          "stored_count"?: number;
+          "summary"?: string | null;
+          "suppressed_count"?: number;
+          "via": string;
+        };
+        Update: {
+          "batch_id"?: string | null;
+          "cache_creation_input_tokens"?: number;
+          "cache_read_input_tokens"?: number;
+          "claude_calls"?: number;
+          "client_id"?: string;
+          "conversation_id"?: string | null;
+          "cost_usd"?: number;
+          "created_at"?: string;
+          "dataset_id"?: string | null;
+          "duplicate_count"?: number;
+          "findings_count"?: number;
+          "id"?: string;
+          "input_tokens"?: number;
+          "job_id"?: number | null;
+          "lead_id"?: string | null;
+          "message_id"?: string | null;
+          "model"?: string | null;
+          "output_tokens"?: number;
+          "quality_score"?: number | null;
+          "rejected_outputs"?: number;
+          "scope"?: string;
+          "stored_count"?: number;
+          "summary"?: string | null;
+          "suppressed_count"?: number;
+          "via"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "sophie_analyses_client_id_fkey";
+            columns: ["client_id"];
+            isOneToOne: false;
+            referencedRelation: "clients";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "sophie_analyses_conversation_id_client_id_fkey";
+            columns: ["conversation_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "conversations";
+            referencedColumns: ["id", "client_id"];
+          },
+          {
+            foreignKeyName: "sophie_analyses_message_id_fkey";
+            columns: ["message_id"];
+            isOneToOne: false;
+            referencedRelation: "messages";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "sophie_insights": {
         Row: {
+          "acted_at": string | null;
+          "acted_by": string | null;
+          "action_note": string | null;
           "affected_leads_count": number;
+          "analysis_id": string | null;
           "category": string;
           "client_id": string;
           "conversation_id": string | null;
           "created_at": string;
           "dataset_id": string | null;
           "description": string | null;
+          "fingerprint": string | null;
           "id": string;
           "lead_id": string | null;
+          "lesson_id": string | null;
           "message_id": string | null;
           "original_text": string | null;
+          "p_value": number | null;
+          "pattern_id": string | null;
+          "pattern_key": string | null;
           "severity": Database["public"]["Enums"]["insight_severity"];
           "status": Database["public"]["Enums"]["insight_status"];
           "suggested_text": string | null;
           "suggestion": string | null;
           "title": string;
           "updated_at": string;
+          "viewed_at": string | null;
         };
         ComputedFields: never;
         Insert: {
+          "acted_at"?: string | null;
+          "acted_by"?: string | null;
+          "action_note"?: string | null;
           "affected_leads_count"?: number;
+          "analysis_id"?: string | null;
           "category": string;
           "client_id": string;
           "conversation_id"?: string | null;
           "created_at"?: string;
           "dataset_id"?: string | null;
           "description"?: string | null;
+          "fingerprint"?: string | null;
           "id"?: string;
           "lead_id"?: string | null;
+          "lesson_id"?: string | null;
           "message_id"?: string | null;
           "original_text"?: string | null;
+          "p_value"?: number | null;
+          "pattern_id"?: string | null;
+          "pattern_key"?: string | null;
           "severity": Database["public"]["Enums"]["insight_severity"];
           "status"?: Database["public"]["Enums"]["insight_status"];
           "suggested_text"?: string | null;
           "suggestion"?: string | null;
           "title": string;
           "updated_at"?: string;
+          "viewed_at"?: string | null;
         };
         Update: {
+          "acted_at"?: string | null;
+          "acted_by"?: string | null;
+          "action_note"?: string | null;
           "affected_leads_count"?: number;
+          "analysis_id"?: string | null;
           "category"?: string;
           "client_id"?: string;
           "conversation_id"?: string | null;
           "created_at"?: string;
           "dataset_id"?: string | null;
           "description"?: string | null;
+          "fingerprint"?: string | null;
           "id"?: string;
           "lead_id"?: string | null;
+          "lesson_id"?: string | null;
           "message_id"?: string | null;
           "original_text"?: string | null;
+          "p_value"?: number | null;
+          "pattern_id"?: string | null;
+          "pattern_key"?: string | null;
           "severity"?: Database["public"]["Enums"]["insight_severity"];
           "status"?: Database["public"]["Enums"]["insight_status"];
           "suggested_text"?: string | null;
           "suggestion"?: string | null;
           "title"?: string;
           "updated_at"?: string;
+          "viewed_at"?: string | null;
         };
         Relationships: [
           {
@@ -1471,11 +1611,94 @@ export type Database = {
             referencedColumns: ["id", "client_id"];
           },
           {
+            foreignKeyName: "sophie_insights_lesson_id_fkey";
+            columns: ["lesson_id"];
+            isOneToOne: false;
+            referencedRelation: "lessons";
+            referencedColumns: ["id"];
+          },
+          {
             foreignKeyName: "sophie_insights_message_id_fkey";
             columns: ["message_id"];
             isOneToOne: false;
             referencedRelation: "messages";
             referencedColumns: ["id"];
+          },
+        ];
+      };
+      "sophie_patterns": {
+        Row: {
+          "baseline_rate": number;
+          "client_id": string;
+          "conversations_analysed": number;
+          "dataset_id": string;
+          "detected_at": string;
+          "id": string;
+          "job_id": number | null;
+          "occurrences": number;
+          "p_value": number;
+          "pattern_description": string;
+          "pattern_key": string;
+          "recommended_action": string;
+          "significant": boolean;
+          "success_rate": number;
+          "successes": number;
+          "suggested_lesson": string | null;
+          "window_start": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "baseline_rate": number;
+          "client_id": string;
+          "conversations_analysed": number;
+          "dataset_id": string;
+          "detected_at"?: string;
+          "id"?: string;
+          "job_id"?: number | null;
+          "occurrences": number;
+          "p_value": number;
+          "pattern_description": string;
+          "pattern_key": string;
+          "recommended_action": string;
+          "significant": boolean;
+          "success_rate": number;
+          "successes": number;
+          "suggested_lesson"?: string | null;
+          "window_start"?: string | null;
+        };
+        Update: {
+          "baseline_rate"?: number;
+          "client_id"?: string;
+          "conversations_analysed"?: number;
+          "dataset_id"?: string;
+          "detected_at"?: string;
+          "id"?: string;
+          "job_id"?: number | null;
+          "occurrences"?: number;
+          "p_value"?: number;
+          "pattern_description"?: string;
+          "pattern_key"?: string;
+          "recommended_action"?: string;
+          "significant"?: boolean;
+          "success_rate"?: number;
+          "successes"?: number;
+          "suggested_lesson"?: string | null;
+          "window_start"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "sophie_patterns_client_id_fkey";
+            columns: ["client_id"];
+            isOneToOne: false;
+            referencedRelation: "clients";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "sophie_patterns_dataset_id_client_id_fkey";
+            columns: ["dataset_id", "client_id"];
+            isOneToOne: false;
+            referencedRelation: "datasets";
+            referencedColumns: ["id", "client_id"];
           },
         ];
       };
@@ -1537,6 +1760,15 @@ export type Database = {
       };
     };
     Functions: {
+      "agree_insight": {
+        Args: {
+          "id": string;
+          "learning_note": string;
+          "lesson_priority"?: number;
+          "lesson_title"?: string;
+        };
+        Returns: Json;
+      };
       "ai_send": {
         Args: { "content"?: string; "lead_id": string; "message_id"?: string };
         Returns: Json;
@@ -1545,6 +1777,11 @@ export type Database = {
         Args: { "dataset_id"?: string; "time_range"?: string };
         Returns: Json;
       };
+      "analyze_conversation": {
+        Args: { "conversation_id": string };
+        Returns: Json;
+      };
+      "analyze_message": { Args: { "message_id": string }; Returns: Json };
       "campaign_progress": { Args: { "dataset_id": string }; Returns: Json };
       "connect_anthropic": {
         Args: { "api_key": string; "model"?: string };
@@ -1575,15 +1812,59 @@ export type Database = {
         };
         Returns: Json;
       };
+      "create_lesson": {
+        Args: {
+          "correct_response"?: string;
+          "description"?: string;
+          "example_conversation"?: Json;
+          "incorrect_response"?: string;
+          "lesson_type": string;
+          "priority": number;
+          "reasoning": string;
+          "scope": string;
+          "tags"?: (string)[];
+          "title": string;
+          "trigger": string;
+        };
+        Returns: Json;
+      };
       "dataset_comparison": { Args: Record<PropertyKey, never>; Returns: Json };
       "delete_dataset": { Args: { "id": string }; Returns: Json };
+      "delete_lesson": { Args: { "id": string }; Returns: Json };
+      "detect_patterns": {
+        Args: { "dataset_id": string; "min_occurrences"?: number };
+        Returns: Json;
+      };
+      "disagree_insight": {
+        Args: {
+          "correct_approach": string;
+          "id": string;
+          "teaching_note": string;
+        };
+        Returns: Json;
+      };
       "disconnect_integration": { Args: { "service": string }; Returns: Json };
+      "dismiss_insight": {
+        Args: { "id": string; "reason"?: string };
+        Returns: Json;
+      };
       "get_client_settings": {
         Args: Record<PropertyKey, never>;
         Returns: Json;
       };
       "get_conversation": { Args: { "id": string }; Returns: Json };
       "get_dataset": { Args: { "id": string }; Returns: Json };
+      "get_insight": { Args: { "id": string }; Returns: Json };
+      "get_insights": {
+        Args: {
+          "category"?: string;
+          "dataset_id"?: string;
+          "limit"?: number;
+          "severity"?: string;
+          "status"?: string;
+        };
+        Returns: Json;
+      };
       "get_integrations": { Args: Record<PropertyKey, never>; Returns: Json };
       "get_lead": { Args: { "id": string }; Returns: Json };
       "get_notification_preferences": {
@@ -1611,6 +1892,17 @@ export type Database = {
           "sentiment"?: Database["public"]["Enums"]["lead_sentiment"];
           "sort"?: string;
           "status"?: Database["public"]["Enums"]["lead_status"];
+        };
+        Returns: Json;
+      };
+      "list_lessons": {
+        Args: {
+          "lesson_type"?: string;
+          "scope"?: string;
+          "search"?: string;
+          "sort"?: string;
+          "status"?: string;
+          "tags"?: (string)[];
         };
         Returns: Json;
       };
@@ -1678,6 +1970,7 @@ export type Database = {
         Returns: Json;
       };
       "update_lead": { Args: { "id": string; "patch": Json }; Returns: Json };
+      "update_lesson": { Args: { "id": string; "patch": Json }; Returns: Json };
       "update_notification_preferences": {
         Args: {
           "channels"?: Json;

@@ -10,6 +10,7 @@ import psycopg
 from dbr.rpc import call_rpc
 from tests.support import caller_for
 
+
 def drift(db: psycopg.Connection[Any]) -> int:
     return int(db.execute("select private.analytics_drift() as drift").fetchone()["drift"])
 
