@@ -237,3 +237,30 @@ grant execute on function private.parse_timestamptz_field(jsonb, text),
   private.boolean_field(jsonb, text),
   private.uuid_field(jsonb, text)
 to authenticated, service_role;
+
+-- statistics -------------------------------------------------------------------------------
+-- Standard normal CDF, Abramowitz & Stegun 26.2.17 (absolute error < 7.5e-8).
+create function private.normal_cdf(p_x double precision) returns double precision
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+declare
+  v_x double precision := abs(p_x);
+  v_t double precision := 1.0 / (1.0 + 0.2316419 * v_x);
+  v_tail double precision;
+begin
+  if v_x > 37 then
+    -- exp() underflows beyond this; the tail is below 1e-300.
+    return case when p_x >= 0 then 1.0 else 0.0 end;
+  end if;
+  v_tail := exp(-v_x * v_x / 2.0) / sqrt(2.0 * pi()) * v_t
+    * (0.319381530 + v_t * (-0.356563782 + v_t * (1.781477937 + v_t * (-1.821255978 + v_t * 1.330274429))));
+  return case when p_x >= 0 then 1.0 - v_tail else v_tail end;
+end
+$$;
+comment on function private.normal_cdf(double precision) is
+  'Standard normal cumulative distribution (A&S 26.2.17): the significance tests of Sophie''s patterns and of analytics.';
+revoke all on function private.normal_cdf(double precision) from public, anon;
+grant execute on function private.normal_cdf(double precision) to authenticated, service_role;

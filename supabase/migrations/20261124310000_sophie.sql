@@ -535,7 +535,7 @@ revoke all on function private.record_lead_outcome(), private.record_lead_outcom
 create function private.attribution_window(p_client_id uuid) returns interval
 language sql
 stable
-security definer
+security invoker
 set search_path = ''
 as $$
   select make_interval(days => coalesce(
@@ -1967,29 +1967,6 @@ select private.schedule_cron('sophie-analysis', '*/15 * * * *', 'select private.
 -- occurrences, success rate against the dataset's baseline, and a two-proportion z-test. A
 -- pattern becomes an insight only when it is frequent enough and significant (p < 0.05).
 
--- Standard normal CDF for Sophie's pattern test (Abramowitz & Stegun 7.1.26 for erf).
-create function private.sophie_normal_cdf(p_z double precision) returns double precision
-language plpgsql
-immutable
-set search_path = ''
-as $$
-declare
-  v_x double precision := abs(p_z) / sqrt(2);
-  v_t double precision := 1 / (1 + 0.3275911 * abs(p_z) / sqrt(2));
-  v_r double precision;
-begin
-  if abs(p_z) > 37 then
-    -- exp() underflows beyond this; the tail is below 1e-300.
-    return case when p_z >= 0 then 1.0 else 0.0 end;
-  end if;
-  v_r := 0.5 * (1 + (1 - (((((1.061405429 * v_t - 1.453152027) * v_t) + 1.421413741) * v_t - 0.284496736) * v_t
-    + 0.254829592) * v_t * exp(-v_x * v_x)));
-  return case when p_z < 0 then 1 - v_r else v_r end;
-end
-$$;
-comment on function private.sophie_normal_cdf(double precision) is
-  'Standard normal cumulative distribution Phi(z) (A&S 7.1.26, |error| < 1.5e-7), for the pattern test.';
-
 -- Two-sided p-value of the pooled two-proportion z-test (x1 of n1 against x2 of n2); 1 when
 -- undefined.
 create function private.two_proportion_p(p_x1 integer, p_n1 integer, p_x2 integer, p_n2 integer) returns numeric
@@ -2001,7 +1978,7 @@ as $$
   select case
     when p_n1 = 0 or p_n2 = 0 then 1
     when pool <= 0 or pool >= 1 then 1
-    else round(least(1, greatest(0, 2 * (1 - private.sophie_normal_cdf(abs(
+    else round(least(1, greatest(0, 2 * (1 - private.normal_cdf(abs(
       (p_x1::double precision / p_n1 - p_x2::double precision / p_n2)
       / sqrt(pool * (1 - pool) * (1.0 / p_n1 + 1.0 / p_n2))
     )))))::numeric, 6)
@@ -2302,7 +2279,7 @@ revoke all on function
   private.analyze_conversation(uuid), public.analyze_conversation(uuid), private.sophie_context(uuid, uuid),
   private.sophie_analyze_begin(bigint, jsonb), private.sophie_analysis_tick(timestamptz, integer),
   private.sophie_batch_begin(uuid), private.sophie_batch_submitted(uuid, text, integer),
-  private.sophie_batch_store(uuid, jsonb), private.sophie_normal_cdf(double precision),
+  private.sophie_batch_store(uuid, jsonb),
   private.two_proportion_p(integer, integer, integer, integer), private.request_pattern_detection(uuid, integer),
   public.detect_patterns(uuid, integer), private.sophie_patterns_begin(jsonb), private.sophie_patterns_state(bigint),
   private.sophie_patterns_submitted(bigint, text, jsonb), private.sophie_store_patterns(bigint, jsonb, jsonb),
@@ -2329,7 +2306,7 @@ grant execute on function
 to authenticated, service_role;
 -- list_lessons joins lesson_stats for the caller's own client only (security invoker body).
 grant execute on function private.lesson_stats(uuid, timestamptz, timestamptz) to authenticated, service_role;
-grant execute on function private.attribution_window(uuid) to service_role;
+grant execute on function private.attribution_window(uuid) to authenticated, service_role;
 -- Workers only.
 grant execute on function
   private.close_insight(uuid, public.insight_status, text, uuid), private.lesson_type_for(text),
@@ -2338,7 +2315,7 @@ grant execute on function
   private.sophie_context(uuid, uuid), private.sophie_analyze_begin(bigint, jsonb),
   private.sophie_analysis_tick(timestamptz, integer), private.sophie_batch_begin(uuid),
   private.sophie_batch_submitted(uuid, text, integer), private.sophie_batch_store(uuid, jsonb),
-  private.sophie_normal_cdf(double precision), private.two_proportion_p(integer, integer, integer, integer),
+  private.two_proportion_p(integer, integer, integer, integer),
   private.sophie_patterns_begin(jsonb), private.sophie_patterns_state(bigint),
   private.sophie_patterns_submitted(bigint, text, jsonb), private.sophie_store_patterns(bigint, jsonb, jsonb),
   private.sophie_pattern_tick(timestamptz), private.sophie_patterns_reset(bigint)

@@ -1283,22 +1283,8 @@ to authenticated, service_role;
 -- A lesson is applied to every AI message sent with a prompt version that included it
 -- (prompts.lesson_ids of ai_metadata.prompt_version_id). The application succeeds when the
 -- lead's first booking was made after the message and within the client's attribution window
--- (clients.settings.attribution_window_days, default 7). Security invoker: a member counts
+-- (private.attribution_window, of the sophie band). Security invoker: a member counts
 -- the messages and bookings RLS lets it see.
-create function private.analytics_attribution_window(p_client_id uuid) returns interval
-language sql
-stable
-set search_path = ''
-as $$
-  select make_interval(days => coalesce(
-    (select case when c.settings ->> 'attribution_window_days' ~ '^[0-9]{1,3}$'
-      then (c.settings ->> 'attribution_window_days')::integer end
-     from public.clients c where c.id = p_client_id),
-    7))
-$$;
-comment on function private.analytics_attribution_window(uuid) is
-  'How long after an AI message a booking still counts as its success: clients.settings.attribution_window_days, '
-  'default 7 days.';
 
 -- The AI messages that answered leads, with their prompt version's lessons and outcome.
 create function private.analytics_ai_answers(p_client_id uuid)
@@ -1310,7 +1296,7 @@ stable
 security invoker
 set search_path = ''
 as $$
-  with w as (select private.analytics_attribution_window(p_client_id) as w),
+  with w as (select private.attribution_window(p_client_id) as w),
   firsts as (
     select b.lead_id, min(b.created_at) as booked_at
     from public.bookings b where b.client_id = p_client_id group by b.lead_id
@@ -1434,29 +1420,6 @@ comment on function public.dataset_comparison() is
   'conversion_rate, avg_messages_to_booking, top_performing_lessons}]} over the caller''s visible datasets.';
 
 -- GET /api/analytics/sophie-impact -------------------------------------------------------
--- Standard normal CDF, Abramowitz & Stegun 26.2.17 (absolute error < 7.5e-8).
-create function private.normal_cdf(p_x double precision) returns double precision
-language plpgsql
-immutable
-parallel safe
-set search_path = ''
-as $$
-declare
-  v_x double precision := abs(p_x);
-  v_t double precision := 1.0 / (1.0 + 0.2316419 * v_x);
-  v_tail double precision;
-begin
-  if v_x > 37 then
-    -- exp() underflows beyond this; the tail is below 1e-300.
-    return case when p_x >= 0 then 1.0 else 0.0 end;
-  end if;
-  v_tail := exp(-v_x * v_x / 2.0) / sqrt(2.0 * pi()) * v_t
-    * (0.319381530 + v_t * (-0.356563782 + v_t * (1.781477937 + v_t * (-1.821255978 + v_t * 1.330274429))));
-  return case when p_x >= 0 then 1.0 - v_tail else v_tail end;
-end
-$$;
-comment on function private.normal_cdf(double precision) is 'Standard normal cumulative distribution (A&S 26.2.17).';
-
 -- Two-proportion z-test (pooled), two-sided. Not enough data, so no z and no p, unless each
 -- group has at least 30 conversations and, with the pooled rate p, each group expects at
 -- least 5 successes and 5 failures (n p >= 5, n (1 - p) >= 5): the normal approximation's
@@ -1592,12 +1555,12 @@ comment on function public.sophie_impact() is
   'rate, z-test confidence or "not enough data"), top_lessons (times_applied, success_rate, impact_score)}.';
 
 revoke all on function
-  private.analytics_attribution_window(uuid), private.analytics_ai_answers(uuid), private.lesson_applications(uuid),
-  private.dataset_comparison(boolean), public.dataset_comparison(), private.normal_cdf(double precision),
+  private.analytics_ai_answers(uuid), private.lesson_applications(uuid),
+  private.dataset_comparison(boolean), public.dataset_comparison(),
   private.two_proportion_z_test(bigint, bigint, bigint, bigint), private.sophie_impact(), public.sophie_impact()
 from public, anon;
 grant execute on function
-  private.analytics_attribution_window(uuid), private.analytics_ai_answers(uuid), private.lesson_applications(uuid),
-  private.dataset_comparison(boolean), public.dataset_comparison(), private.normal_cdf(double precision),
+  private.analytics_ai_answers(uuid), private.lesson_applications(uuid),
+  private.dataset_comparison(boolean), public.dataset_comparison(),
   private.two_proportion_z_test(bigint, bigint, bigint, bigint), private.sophie_impact(), public.sophie_impact()
 to authenticated, service_role;
