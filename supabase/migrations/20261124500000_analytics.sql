@@ -1113,7 +1113,7 @@ comment on function public.analytics_overview(uuid, text) is
   'GET /api/analytics/overview: {metrics, sentiment_breakdown, status_breakdown, trends} over the caller''s '
   'visible datasets (or one), time_range today | week | month | all, in the client''s local days.';
 
--- campaign progress (not in the seed: GET /rest/v1/rpc/campaign_progress?dataset_id=...) ---
+-- campaign progress (not in the API contract: GET /rest/v1/rpc/campaign_progress?dataset_id=...) ---
 -- Per step M1/M2/M3: waiting (leads in the sequence whose step is not queued yet: not archived,
 -- opted out or in manual mode), the step's messages by status (queued = pending, sending or
 -- queued at Twilio), replies (leads whose last step before replying was this one) and opt-outs

@@ -1,4 +1,4 @@
--- Sophie's insights: the seed-shaped list and its summary, opening, agree / disagree / dismiss
+-- Sophie's insights: the contract-shaped list and its summary, opening, agree / disagree / dismiss
 -- with their permissions and one-action rule, storing findings (fingerprint dedupe, taught
 -- kinds suppressed), urgent notifications, and the tenant walls around all of it.
 begin;
@@ -109,7 +109,7 @@ select is(
   (select array_agg(k order by k) from jsonb_object_keys(:'listed'::jsonb -> 'insights' -> 0) k),
   array['affected_leads_count', 'category', 'conversation_id', 'created_at', 'dataset_id', 'description', 'id',
     'lead_id', 'message_id', 'original_text', 'severity', 'status', 'suggested_text', 'suggestion', 'title'],
-  'each insight has the seed''s fields'
+  'each insight has the API contract''s fields'
 );
 select is(:'listed'::jsonb -> 'insights' -> 0 ->> 'severity', 'critical', 'most severe first');
 select is(jsonb_array_length(get_insights(category => 'tone') -> 'insights'), 1, 'filter by category');

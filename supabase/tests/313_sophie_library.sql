@@ -66,7 +66,7 @@ select is(
   (select array_agg(k order by k) from jsonb_object_keys(list_lessons() -> 'lessons' -> 0) k) @>
   array['correct_response', 'created_at', 'description', 'id', 'lesson_type', 'priority', 'scope', 'status',
     'success_rate', 'tags', 'times_applied', 'title', 'trigger'],
-  true, 'each lesson has the seed''s fields'
+  true, 'each lesson has the API contract''s fields'
 );
 select is(
   (select array_agg(l ->> 'title') from jsonb_array_elements(list_lessons(search => 'payment months') -> 'lessons') l),

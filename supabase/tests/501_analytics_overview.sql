@@ -1,4 +1,4 @@
--- analytics_overview and campaign_progress: the seed's shape, figures on a known fixture,
+-- analytics_overview and campaign_progress: the API contract's shape, figures on a known fixture,
 -- zero days and DST-correct local days, the counters' answer equal to a count over the raw
 -- rows, and who sees what (restricted members, assigned-leads-only members, other tenants).
 begin;
@@ -53,13 +53,13 @@ select tests.authenticate_as(:'a_admin');
 select private.analytics_overview(:'ds_a1', 'week', :now) as o \gset
 select is(
   array(select jsonb_object_keys(:'o'::jsonb) order by 1),
-  array['metrics', 'sentiment_breakdown', 'status_breakdown', 'trends'], 'overview: the seed''s top-level keys'
+  array['metrics', 'sentiment_breakdown', 'status_breakdown', 'trends'], 'overview: the API contract''s top-level keys'
 );
 select is(
   array(select jsonb_object_keys(:'o'::jsonb -> 'metrics') order by 1),
   array['active_leads', 'calls_booked', 'conversion_rate', 'converted', 'hot_leads', 'messages_sent',
     'replies_received', 'reply_rate', 'total_leads'],
-  'overview: the seed''s metrics'
+  'overview: the API contract''s metrics'
 );
 select is(
   :'o'::jsonb -> 'metrics' -> 'messages_sent',

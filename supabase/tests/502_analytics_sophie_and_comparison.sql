@@ -1,4 +1,4 @@
--- sophie_impact and dataset_comparison: the seed's shapes, the z-test against a textbook
+-- sophie_impact and dataset_comparison: the API contract's shapes, the z-test against a textbook
 -- example, "not enough data" below the minimum, lesson scores, and who sees what.
 begin;
 set local search_path = public, extensions;
@@ -56,7 +56,7 @@ select tests.authenticate_as(:'a_admin');
 select public.sophie_impact() as s \gset
 select is(
   array(select jsonb_object_keys(:'s'::jsonb) order by 1),
-  array['performance_improvement', 'sophie_metrics', 'top_lessons'], 'sophie-impact: the seed''s keys'
+  array['performance_improvement', 'sophie_metrics', 'top_lessons'], 'sophie-impact: the API contract''s keys'
 );
 select is(
   :'s'::jsonb -> 'sophie_metrics',

@@ -72,7 +72,7 @@ def test_findings_fill_the_conversation_shape_and_critical_ones_notify(
         "compliance",
         "missing_opt_out",
     )
-    # The seed's conversation shape now carries Sophie's score and feedback for the message.
+    # The API contract's conversation shape now carries Sophie's score and feedback for the message.
     with acting_as(db, world.admin) as conn:
         thread = conn.execute(
             "select public.get_conversation(%s) as r", (conversation_of(db, lead_id),)
