@@ -413,12 +413,11 @@ def test_every_public_rpc_has_error_cases(db_url):
 def test_anonymous_callers_get_401(db_url, world):
     # The RPCs are not granted to anon: PostgREST answers 42501 with 401 for a request
     # without a user's token.
-    anon = Caller(user_id=None, role="anon", claims={"role": "anon"})
     with (
         psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn,
         pytest.raises(RpcError) as err,
     ):
-        call_rpc(conn, anon, "get_dataset", {"id": world["ds"]})
+        call_rpc(conn, ANON, "get_dataset", {"id": world["ds"]})
     assert (err.value.error.status, contract_code(err.value.error)) == (401, "UNAUTHORIZED")
 
 
